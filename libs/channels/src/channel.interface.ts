@@ -1,0 +1,148 @@
+import type { Money } from '#common';
+
+/** The three channel types of API.md §1. */
+export const CHANNEL_TYPES = ['pays.AliPayType', 'pays.WechatPayType', 'pays.AlipayPlusType'] as const;
+export type ChannelType = (typeof CHANNEL_TYPES)[number];
+
+/**
+ * One configured merchant account of a type, as read from `pays/<folder>/` (API.md §2). `config` holds
+ * the instance's fields with `${ENV}` and `file:` already resolved; the provider validates them.
+ */
+export interface ChannelInstanceConfig {
+  readonly fullName: string; // `pays.<folder>`
+  readonly type: ChannelType;
+  readonly title: string;
+  readonly isDefault: boolean;
+  readonly config: Readonly<Record<string, unknown>>;
+}
+
+/** What a channel needs to start a payment: one attempt of one order. */
+export interface AttemptInput {
+  readonly orderId: string;
+  readonly attemptId: string;
+  /** The id the channel sees (out_trade_no / paymentRequestId); see PaymentChannel.outTradeNoFor. */
+  readonly outTradeNo: string;
+  readonly subject: string;
+  readonly amount: Money;
+  /** The channel's own payType (already resolved from `pc`/`mobile`). */
+  readonly payType: string;
+  readonly expireTime: Date;
+  readonly notifyUrl: string;
+  readonly returnUrl?: string;
+  readonly clientIp?: string;
+  readonly openid?: string;
+  readonly authCode?: string;
+  readonly customerId?: string;
+}
+
+/** What identifies an attempt at the channel. */
+export interface AttemptRef {
+  readonly orderId: string;
+  readonly attemptId: string;
+  readonly outTradeNo: string;
+  readonly payType: string;
+  readonly amount: Money;
+  readonly createdAt: Date;
+  readonly channelTradeNo?: string | null;
+}
+
+export interface JsapiParams {
+  readonly appId: string;
+  readonly timeStamp: string;
+  readonly nonceStr: string;
+  readonly package: string;
+  readonly signType: string;
+  readonly paySign: string;
+}
+
+/** The channel's answer to createPayment; the service adds orderId, channel and expireTime. */
+export interface ChannelPayInfo {
+  readonly payUrl?: string;
+  /** Set by the channel for QR pay types; the service renders it as a PNG data URL. */
+  readonly qrContent?: string;
+  readonly form?: string;
+  readonly jsapiParams?: JsapiParams;
+  readonly channelTradeNo?: string;
+}
+
+/** Normalised channel-side status of one attempt (a small closed set, as medusa does). */
+export type ChannelPaymentStatus =
+  | 'pending' // exists, not paid yet (WAIT_BUYER_PAY, NOTPAY, USERPAYING, ACCEPT, A+ U)
+  | 'not_found' // the channel has no such trade (e.g. an unscanned Alipay precreate)
+  | 'paid' // TRADE_SUCCESS/TRADE_FINISHED, SUCCESS, REFUND, A+ S
+  | 'closed' // TRADE_CLOSED (unpaid), CLOSED, REVOKED
+  | 'failed'; // PAYERROR, A+ F
+
+export interface ChannelTradeSnapshot {
+  readonly status: ChannelPaymentStatus;
+  readonly channelTradeNo?: string;
+  /** The amount the channel reports, when it reports one. */
+  readonly amount?: Money;
+  readonly paidAt?: Date;
+  /** The channel's own status word, for logs. */
+  readonly raw?: string;
+}
+
+export type CloseOutcome = 'closed' | 'not_found' | 'already_paid' | 'too_early';
+
+/** A notify as it reached us, byte for byte. */
+export interface RawNotify {
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Buffer;
+  readonly method: string;
+  /** The request path (Alipay+ signs it). */
+  readonly path: string;
+}
+
+/** A notify whose signature checked out, normalised. */
+export interface VerifiedNotify {
+  /** Deduplication key within the channel type (notify_id, transaction_id+status, notifyId…). */
+  readonly dedupeKey: string;
+  readonly outTradeNo: string;
+  readonly channelTradeNo?: string;
+  readonly status: ChannelPaymentStatus;
+  readonly amount?: Money;
+  readonly paidAt?: Date;
+  readonly raw?: string;
+}
+
+export interface NotifyReply {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
+}
+
+/**
+ * One configured channel instance. Pure adapter: it never touches the database (STYLE.md).
+ * Errors: throw PayError('CHANNEL_ERROR' | 'CHANNEL_TIMEOUT', safe message, {raw detail for logs}).
+ */
+export interface PaymentChannel {
+  readonly type: ChannelType;
+  readonly fullName: string;
+  readonly title: string;
+  /** The channel's own payTypes, e.g. ['PRE_PAY', 'WAP_PAY', 'PAGE_PAY']. */
+  readonly payTypes: readonly string[];
+  /** Maps the seed's generic `pc`/`mobile` or a channel payType to a channel payType; undefined if unknown. */
+  resolvePayType(payType: string): string | undefined;
+  /** The id the channel is given for an attempt: the orderId (Alipay, WeChat) or the attemptId (Alipay+). */
+  outTradeNoFor(orderId: string, attemptId: string): string;
+  /** Key that a notify names to find this instance (Alipay app_id, WeChat appid|mch_id, A+ Client-Id). */
+  readonly notifyKey: string;
+  createPayment(input: AttemptInput): Promise<ChannelPayInfo>;
+  queryPayment(ref: AttemptRef): Promise<ChannelTradeSnapshot>;
+  closePayment(ref: AttemptRef): Promise<CloseOutcome>;
+  /** Throws PayError('INVALID_PARAMS') on a bad signature or a payload not meant for this instance. */
+  verifyNotify(raw: RawNotify): Promise<VerifiedNotify>;
+  notifyReply(outcome: 'accepted' | 'rejected'): NotifyReply;
+}
+
+/** One per channel type, provided through PAYMENT_CHANNELS; builds instances from config. */
+export interface ChannelProvider {
+  readonly type: ChannelType;
+  /** Validates the config statically (throws ConfigError naming the field, never the value). */
+  createInstance(instance: ChannelInstanceConfig): PaymentChannel;
+  /** Reads the instance key out of a raw notify without trusting it (the signature is checked later). */
+  notifyKeyOf(raw: RawNotify): string | undefined;
+  /** The reply sent when no instance could even be found. */
+  rejectReply(): NotifyReply;
+}

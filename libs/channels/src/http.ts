@@ -1,0 +1,46 @@
+import { PayError } from '#common';
+
+export interface HttpAnswer {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: string;
+}
+
+/** Default time a channel call may take before it is answered with CHANNEL_TIMEOUT. */
+export const CHANNEL_HTTP_TIMEOUT_MS = 10_000;
+
+/**
+ * POSTs to a provider and returns the raw answer text (signatures are over raw bytes, so nothing is
+ * parsed here). A network failure becomes CHANNEL_ERROR, a timeout CHANNEL_TIMEOUT; the URL's host is
+ * logged by the caller, the body never.
+ */
+export async function channelPost(
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  timeoutMs: number = CHANNEL_HTTP_TIMEOUT_MS,
+): Promise<HttpAnswer> {
+  let res: Response;
+  try {
+    res = await fetch(url, { method: 'POST', body, headers, signal: AbortSignal.timeout(timeoutMs) });
+  } catch (err) {
+    const name = err instanceof Error ? err.name : '';
+    if (name === 'TimeoutError' || name === 'AbortError') {
+      throw new PayError('CHANNEL_TIMEOUT', 'the payment channel did not answer in time', { url: hostOf(url) });
+    }
+    throw new PayError('CHANNEL_ERROR', 'the payment channel could not be reached', {
+      url: hostOf(url),
+      cause: err instanceof Error ? err.message : String(err),
+    });
+  }
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text };
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return 'invalid-url';
+  }
+}

@@ -1,0 +1,5 @@
+export * from './errors.js';
+export * from './money.js';
+export * from './ids.js';
+export * from './clock.js';
+export * from './secret.js';
