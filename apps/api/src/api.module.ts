@@ -1,0 +1,46 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import type { Clock } from '#common';
+import { type ApiKey, type AppConfig, ConfigModule } from '#config';
+import { DatabaseModule } from '#database';
+import type { ChannelInstanceConfig, ChannelProvider } from '#channels';
+import { PaymentsModule } from '#payments';
+import { API_KEYS, AuthGuard } from './http/auth.guard.js';
+import { ErrorFilter } from './http/error.filter.js';
+import { FacadeController } from './http/facade.controller.js';
+import { HealthController } from './http/health.controller.js';
+import { IdempotencyInterceptor } from './http/idempotency.interceptor.js';
+import { NotifyController } from './http/notify.controller.js';
+import { OrdersController } from './http/orders.controller.js';
+import { validationPipe } from './http/validation.js';
+
+export interface ApiModuleOptions {
+  readonly config: AppConfig;
+  readonly apiKeys: readonly ApiKey[];
+  readonly channelProviders: ChannelProvider[];
+  readonly instances: ChannelInstanceConfig[];
+  readonly clock?: Clock;
+}
+
+@Module({})
+export class ApiModule {
+  static forRoot(opts: ApiModuleOptions): DynamicModule {
+    return {
+      module: ApiModule,
+      imports: [
+        ConfigModule.forRoot(opts.config),
+        DatabaseModule.forRoot(),
+        PaymentsModule.forRoot({ channelProviders: opts.channelProviders, instances: opts.instances, clock: opts.clock }),
+      ],
+      // NotifyController first: its seed path must win over the facade's `:method` route.
+      controllers: [NotifyController, HealthController, OrdersController, FacadeController],
+      providers: [
+        { provide: API_KEYS, useValue: opts.apiKeys },
+        { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_FILTER, useClass: ErrorFilter },
+        { provide: APP_PIPE, useFactory: validationPipe },
+        IdempotencyInterceptor,
+      ],
+    };
+  }
+}

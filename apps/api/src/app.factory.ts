@@ -1,0 +1,40 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { INestApplication, LogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import express from 'express';
+import { ApiModule, type ApiModuleOptions } from './api.module.js';
+import { requestIdMiddleware } from './http/request-id.js';
+import { bodyParserErrorHandler } from './http/error.filter.js';
+
+export interface MountedListener {
+  /** e.g. `/sandbox/alipay` */
+  readonly path: string;
+  readonly listener: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+export interface ApiAppOptions extends ApiModuleOptions {
+  /** Plain Node listeners mounted before any body parser (the sandbox simulators read their own bodies). */
+  readonly mounts?: readonly MountedListener[];
+  readonly logger?: false | LogLevel[];
+}
+
+/** Paths whose bodies must stay raw bytes: providers sign them. */
+export const RAW_BODY_PATHS = ['/api/v1/notify', '/api/:app/pays/services/PaySvc/wechatNotify'];
+
+/** Builds the api app; main.ts and the e2e tests both use it, so tests run the real wiring. */
+export async function createApiApp(opts: ApiAppOptions): Promise<INestApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(opts), {
+    bodyParser: false,
+    logger: opts.logger ?? ['error', 'warn', 'log'],
+  });
+  const limit = opts.config.bodyLimitBytes;
+  app.disable('x-powered-by');
+  app.use(requestIdMiddleware);
+  for (const m of opts.mounts ?? []) app.use(m.path, m.listener);
+  app.use(RAW_BODY_PATHS, express.raw({ type: () => true, limit }));
+  app.use(express.json({ limit, strict: true, type: ['application/json', 'application/*+json'] }));
+  app.use(bodyParserErrorHandler);
+  app.enableShutdownHooks();
+  return app;
+}

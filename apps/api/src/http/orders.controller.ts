@@ -1,0 +1,45 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Res, UseInterceptors } from '@nestjs/common';
+import type { Response } from 'express';
+import { PayService, type OrderView, type PayInfoView, toOrderView } from '#payments';
+import { Roles, SERVICE_ROLES } from './auth.guard.js';
+import { CheckDto, CreateOrderDto, EmptyDto, PayDto } from './dto/order.dto.js';
+import { IdempotencyInterceptor } from './idempotency.interceptor.js';
+
+/** The service API of API.md §4. */
+@Controller('api/v1/orders')
+@Roles(...SERVICE_ROLES)
+export class OrdersController {
+  constructor(private readonly pay: PayService) {}
+
+  @Post()
+  @UseInterceptors(IdempotencyInterceptor)
+  async create(@Body() dto: CreateOrderDto, @Res({ passthrough: true }) res: Response): Promise<OrderView> {
+    const { order, created } = await this.pay.create(dto);
+    res.status(created ? 201 : 200);
+    return toOrderView(order);
+  }
+
+  @Get(':orderId')
+  async get(@Param('orderId') orderId: string): Promise<OrderView> {
+    return toOrderView(await this.pay.query(orderId));
+  }
+
+  @Post(':orderId/pay')
+  @HttpCode(200)
+  @UseInterceptors(IdempotencyInterceptor)
+  async payUrl(@Param('orderId') orderId: string, @Body() dto: PayDto): Promise<PayInfoView> {
+    return this.pay.getPayUrl(orderId, dto);
+  }
+
+  @Post(':orderId/check')
+  @HttpCode(200)
+  async check(@Param('orderId') orderId: string, @Body() dto: CheckDto): Promise<OrderView> {
+    return toOrderView(await this.pay.check(orderId, dto.channel));
+  }
+
+  @Post(':orderId/cancel')
+  @HttpCode(200)
+  async cancel(@Param('orderId') orderId: string, @Body() _dto: EmptyDto): Promise<OrderView> {
+    return toOrderView(await this.pay.cancel(orderId));
+  }
+}

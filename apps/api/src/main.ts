@@ -1,0 +1,59 @@
+import { randomBytes } from 'node:crypto';
+import { Logger } from '@nestjs/common';
+import { ConfigError } from '#common';
+import { type ApiKey, ROLES, loadAppConfig, loadPaysDir } from '#config';
+import { channelProviders } from '#channels';
+import { PublicUrl } from '#payments';
+import { startSandbox } from '#sandbox';
+import { createApiApp } from './app.factory.js';
+
+/**
+ * `npm start`: the api (and, with JOBS_ENABLED, the sweeps) on PostgreSQL when DATABASE_URL is set, on
+ * the embedded database otherwise; in sandbox mode when no channel is configured (API.md §9).
+ */
+async function main(): Promise<void> {
+  const logger = new Logger('PayBridge');
+  const config = loadAppConfig();
+  const configured = loadPaysDir(config.paysDir);
+  const sandboxOn = config.paySandbox ?? configured.length === 0;
+  if (sandboxOn && config.nodeEnv === 'production') {
+    throw new ConfigError('the sandbox never runs with NODE_ENV=production: configure channels in pays/ or set PAY_SANDBOX=false');
+  }
+  const listenUrl = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`;
+  const base = config.publicBaseUrl ?? listenUrl;
+  const sandbox = sandboxOn ? startSandbox({ baseUrl: base }) : undefined;
+
+  let apiKeys: readonly ApiKey[] | undefined = config.apiKeys;
+  if (!apiKeys) {
+    if (!sandboxOn) throw new ConfigError('API_KEYS is not set: give comma-separated role:secret pairs (API.md §8)');
+    apiKeys = ROLES.map((role, i) => ({ role, label: `${role}#${i + 1}`, secret: `pb_${role}_${randomBytes(18).toString('base64url')}` }));
+    // Printed once on purpose: sandbox keys are generated per start and exist nowhere else.
+    process.stdout.write(
+      `\nSandbox API keys (generated for this run; set API_KEYS to choose your own):\n` +
+        apiKeys.map((k) => `  ${k.role.padEnd(8)} ${k.secret}`).join('\n') +
+        '\n\n',
+    );
+  }
+
+  const app = await createApiApp({
+    config,
+    apiKeys,
+    channelProviders: channelProviders(),
+    instances: [...configured, ...(sandbox?.instances ?? [])],
+    mounts: sandbox?.mounts,
+  });
+  await app.listen(config.port, config.host);
+  app.get(PublicUrl).setListeningUrl(listenUrl);
+  if (sandbox) {
+    logger.log(`sandbox mode: simulated Alipay, WeChat Pay and Alipay+ at ${base}/sandbox/`);
+    process.once('beforeExit', () => sandbox.close());
+  }
+  logger.log(`PayBridge listening on ${listenUrl} (${config.databaseUrl ? 'PostgreSQL' : `embedded database in ${config.dataDir}`})`);
+}
+
+main().catch((err: unknown) => {
+  // Configuration errors name the field and never hold a secret; print them without a stack.
+  if (err instanceof ConfigError) console.error(`PayBridge cannot start: ${err.message}`);
+  else console.error('PayBridge failed to start:', err);
+  process.exit(1);
+});

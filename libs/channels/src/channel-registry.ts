@@ -1,0 +1,85 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { ConfigError, PayError } from '#common';
+import { CHANNEL_INSTANCES, PAYMENT_CHANNELS } from './channel.tokens.js';
+import {
+  CHANNEL_TYPES,
+  type ChannelInstanceConfig,
+  type ChannelProvider,
+  type ChannelType,
+  type PaymentChannel,
+  type RawNotify,
+} from './channel.interface.js';
+
+/**
+ * Maps instance fullNames (`pays.aliPayment`) to channel instances, built at startup from the pays/
+ * config by the provider of each instance's type. A type name (`pays.AliPayType`) resolves to the
+ * type's default instance. Any configuration error stops startup.
+ */
+@Injectable()
+export class ChannelRegistry {
+  private readonly logger = new Logger(ChannelRegistry.name);
+  private readonly byName = new Map<string, PaymentChannel>();
+  private readonly defaults = new Map<ChannelType, PaymentChannel>();
+  private readonly providers = new Map<ChannelType, ChannelProvider>();
+
+  constructor(
+    @Inject(PAYMENT_CHANNELS) providers: ChannelProvider[],
+    @Inject(CHANNEL_INSTANCES) instances: ChannelInstanceConfig[],
+  ) {
+    for (const p of providers) {
+      if (this.providers.has(p.type)) throw new ConfigError(`two channel providers registered for ${p.type}`);
+      this.providers.set(p.type, p);
+    }
+    for (const inst of instances) {
+      if ((CHANNEL_TYPES as readonly string[]).includes(inst.fullName)) {
+        throw new ConfigError(`${inst.fullName}: an instance may not be named after a channel type`);
+      }
+      if (this.byName.has(inst.fullName)) throw new ConfigError(`${inst.fullName}: configured twice`);
+      const provider = this.providers.get(inst.type);
+      if (!provider) throw new ConfigError(`${inst.fullName}: no provider for channel type ${inst.type}`);
+      const channel = provider.createInstance(inst);
+      this.byName.set(inst.fullName, channel);
+      if (inst.isDefault) {
+        const prior = this.defaults.get(inst.type);
+        if (prior) {
+          throw new ConfigError(`${inst.fullName}: ${prior.fullName} is already the default of ${inst.type}`);
+        }
+        this.defaults.set(inst.type, channel);
+      }
+    }
+    // A type with exactly one instance: that instance is its default.
+    for (const type of CHANNEL_TYPES) {
+      if (this.defaults.has(type)) continue;
+      const ofType = [...this.byName.values()].filter((c) => c.type === type);
+      if (ofType.length === 1 && ofType[0]) this.defaults.set(type, ofType[0]);
+    }
+    this.logger.log(`channel instances: ${[...this.byName.keys()].join(', ') || '(none)'}`);
+  }
+
+  get size(): number {
+    return this.byName.size;
+  }
+
+  list(): PaymentChannel[] {
+    return [...this.byName.values()];
+  }
+
+  /** Resolves an instance fullName or a type name; throws CHANNEL_NOT_FOUND otherwise. */
+  resolve(fullName: string): PaymentChannel {
+    const channel = this.byName.get(fullName) ?? this.defaults.get(fullName as ChannelType);
+    if (!channel) throw new PayError('CHANNEL_NOT_FOUND', `unknown channel: ${fullName.slice(0, 64)}`);
+    return channel;
+  }
+
+  /** The instance of `type` a raw notify names, or undefined (the pipeline then rejects it). */
+  findForNotify(type: ChannelType, raw: RawNotify): PaymentChannel | undefined {
+    const provider = this.providers.get(type);
+    const key = provider?.notifyKeyOf(raw);
+    if (key === undefined) return undefined;
+    return this.list().find((c) => c.type === type && c.notifyKey === key);
+  }
+
+  provider(type: ChannelType): ChannelProvider | undefined {
+    return this.providers.get(type);
+  }
+}

@@ -1,0 +1,5 @@
+export * from './channel.interface.js';
+export * from './channel.tokens.js';
+export * from './channel-registry.js';
+export * from './http.js';
+export * from './providers.js';

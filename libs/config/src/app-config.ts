@@ -1,0 +1,113 @@
+import { ConfigError } from '#common';
+
+export type Role = 'service' | 'viewer' | 'operator' | 'admin';
+export const ROLES: readonly Role[] = ['service', 'viewer', 'operator', 'admin'];
+
+export interface ApiKey {
+  readonly role: Role;
+  /** A short, non-secret label for logs: the role and the key's first 4 characters' hash. */
+  readonly label: string;
+  readonly secret: string;
+}
+
+/** Typed configuration. `process.env` is read here and nowhere else (STYLE.md). */
+export interface AppConfig {
+  readonly nodeEnv: string;
+  readonly port: number;
+  readonly host: string;
+  readonly appName: string;
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly dbMigrate: boolean;
+  readonly paysDir: string;
+  readonly publicBaseUrl: string | undefined;
+  /** undefined: decide from the pays/ folder (sandbox when it holds no instance). */
+  readonly paySandbox: boolean | undefined;
+  readonly apiKeys: readonly ApiKey[] | undefined;
+  readonly orderTimeoutMinutes: number;
+  readonly sweepIntervalSeconds: number;
+  readonly jobsEnabled: boolean;
+  readonly bodyLimitBytes: number;
+  readonly idempotencyTtlHours: number;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export function loadAppConfig(env: Env = process.env): AppConfig {
+  return {
+    nodeEnv: env['NODE_ENV'] ?? 'development',
+    port: int(env, 'PORT', 3000, 0, 65535),
+    host: env['HOST'] ?? '127.0.0.1',
+    appName: pattern(env, 'APP_NAME', 'paybridge', /^[A-Za-z0-9_-]{1,64}$/),
+    databaseUrl: nonEmpty(env['DATABASE_URL']),
+    dataDir: env['DATA_DIR'] ?? './.data',
+    dbMigrate: bool(env, 'DB_MIGRATE', true),
+    paysDir: env['PAYS_DIR'] ?? './pays',
+    publicBaseUrl: url(env, 'PUBLIC_BASE_URL'),
+    paySandbox: env['PAY_SANDBOX'] === undefined ? undefined : bool(env, 'PAY_SANDBOX', false),
+    apiKeys: parseApiKeys(env['API_KEYS']),
+    orderTimeoutMinutes: int(env, 'ORDER_TIMEOUT_MINUTES', 30, 1, 60 * 24 * 15),
+    sweepIntervalSeconds: int(env, 'SWEEP_INTERVAL_SECONDS', 30, 1, 86400),
+    jobsEnabled: bool(env, 'JOBS_ENABLED', true),
+    bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
+    idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24, 24, 24 * 30),
+  };
+}
+
+/** `API_KEYS`: comma-separated `role:secret` pairs (API.md §8). Errors never echo a secret. */
+export function parseApiKeys(raw: string | undefined): ApiKey[] | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const keys: ApiKey[] = [];
+  raw.split(',').forEach((pair, index) => {
+    const colon = pair.indexOf(':');
+    const role = pair.slice(0, colon).trim();
+    const secret = pair.slice(colon + 1).trim();
+    if (colon < 0 || !(ROLES as readonly string[]).includes(role)) {
+      throw new ConfigError(`API_KEYS entry #${index + 1}: role must be one of ${ROLES.join(', ')}`);
+    }
+    if (secret.length < 16) {
+      throw new ConfigError(`API_KEYS entry #${index + 1} (${role}): the secret must be at least 16 characters`);
+    }
+    keys.push({ role: role as Role, secret, label: `${role}#${index + 1}` });
+  });
+  return keys;
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v.trim() === '' ? undefined : v;
+}
+
+function int(env: Env, name: string, dflt: number, min: number, max: number): number {
+  const v = nonEmpty(env[name]);
+  if (v === undefined) return dflt;
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+    throw new ConfigError(`${name} must be an integer between ${min} and ${max}`);
+  }
+  return Number(v);
+}
+
+function bool(env: Env, name: string, dflt: boolean): boolean {
+  const v = nonEmpty(env[name])?.toLowerCase();
+  if (v === undefined) return dflt;
+  if (v === 'true' || v === '1' || v === 'yes') return true;
+  if (v === 'false' || v === '0' || v === 'no') return false;
+  throw new ConfigError(`${name} must be true or false`);
+}
+
+function pattern(env: Env, name: string, dflt: string, re: RegExp): string {
+  const v = nonEmpty(env[name]) ?? dflt;
+  if (!re.test(v)) throw new ConfigError(`${name} has characters that are not allowed`);
+  return v;
+}
+
+function url(env: Env, name: string): string | undefined {
+  const v = nonEmpty(env[name]);
+  if (v === undefined) return undefined;
+  try {
+    const u = new URL(v);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
+  } catch {
+    throw new ConfigError(`${name} must be an http(s) URL`);
+  }
+  return v.replace(/\/+$/, '');
+}

@@ -1,0 +1,52 @@
+import type { DataSourceOptions } from 'typeorm';
+import { ENTITIES } from './entities/index.js';
+import { EmbeddedDatabase } from './embedded-database.js';
+import { Initial1764000000000 } from './migrations/1764000000000-Initial.js';
+
+/** Migrations listed explicitly, in order. Never edit one that has landed: add a new one. */
+export const MIGRATIONS = [Initial1764000000000];
+
+export interface DatabaseSettings {
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly poolSize?: number;
+}
+
+export interface PreparedDataSource {
+  readonly options: DataSourceOptions;
+  /** Set on the embedded path: close it after the DataSource. */
+  readonly embedded: EmbeddedDatabase | undefined;
+}
+
+/**
+ * One function serves the Nest TypeORM module, the migration CLI and ormconfig.ts (twenty's habit):
+ * PostgreSQL when DATABASE_URL is set, the embedded PGlite otherwise, with the same migrations.
+ */
+export async function prepareDataSource(settings: DatabaseSettings): Promise<PreparedDataSource> {
+  const common = {
+    type: 'postgres' as const,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsRun: false,
+    synchronize: false,
+    installExtensions: false,
+    logging: ['error' as const],
+  };
+  if (settings.databaseUrl) {
+    return {
+      options: { ...common, url: settings.databaseUrl, poolSize: settings.poolSize ?? 10, connectTimeoutMS: 10_000 },
+      embedded: undefined,
+    };
+  }
+  const embedded = await EmbeddedDatabase.open(settings.dataDir);
+  return {
+    options: {
+      ...common,
+      poolSize: 1,
+      // A second connection asked for inside a transaction fails fast instead of hanging (STACK.md).
+      connectTimeoutMS: 5_000,
+      extra: { connection: embedded.connection, max: 1 },
+    },
+    embedded,
+  };
+}

@@ -1,0 +1,5 @@
+export * from './entities/index.js';
+export * from './data-source.options.js';
+export * from './embedded-database.js';
+export * from './advisory-lock.js';
+export * from './database.module.js';

@@ -1,0 +1,145 @@
+import { createHash } from 'node:crypto';
+import { Injectable, Logger } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import { PayError } from '#common';
+import { ChannelRegistry, type ChannelType, type NotifyReply, type RawNotify, type VerifiedNotify } from '#channels';
+import { OrderStore } from '../order-store.js';
+import { PaymentTransitions } from '../payment-transitions.js';
+
+/** What became of a notify; kept in the inbox beside the raw request. */
+export type NotifyVerdict =
+  | 'applied' // moved the attempt/order
+  | 'duplicate' // already applied before: acknowledged again
+  | 'second_payment' // a payment of an order already paid through another attempt: recorded
+  | 'no_change' // valid, nothing to move (pending, or closed/failed news already known)
+  | 'unknown_instance'
+  | 'bad_signature'
+  | 'unknown_order'
+  | 'amount_mismatch'
+  | 'error';
+
+const ACCEPTED: ReadonlySet<NotifyVerdict> = new Set(['applied', 'duplicate', 'second_payment', 'no_change']);
+
+/** Headers worth keeping with the raw body (the rest is transport noise). */
+const KEPT_HEADERS = ['content-type', 'client-id', 'request-time', 'signature', 'user-agent', 'x-forwarded-for'];
+
+/**
+ * The notify pipeline every channel shares (STYLE.md, after hyperswitch): keep the raw request, verify
+ * its signature through its channel instance, check the business fields, apply the transition and
+ * record the verdict in ONE transaction, and answer the provider's acceptance bytes only after commit.
+ */
+@Injectable()
+export class NotifyService {
+  private readonly logger = new Logger('Notify');
+
+  constructor(
+    private readonly registry: ChannelRegistry,
+    private readonly store: OrderStore,
+    private readonly transitions: PaymentTransitions,
+  ) {}
+
+  async handle(type: ChannelType, raw: RawNotify): Promise<NotifyReply> {
+    const provider = this.registry.provider(type);
+    if (!provider) throw new PayError('CHANNEL_NOT_FOUND', `no ${type} channel`);
+    const channel = this.registry.findForNotify(type, raw);
+    if (!channel) {
+      await this.record(type, undefined, raw, 'unknown_instance', 'no configured instance matches the notify');
+      return provider.rejectReply();
+    }
+    let verified: VerifiedNotify;
+    try {
+      verified = await channel.verifyNotify(raw);
+    } catch (err) {
+      const why = err instanceof PayError ? err.message : 'verification failed';
+      this.logger.warn(`rejected ${channel.fullName} notify: ${why}`);
+      await this.record(type, channel.fullName, raw, 'bad_signature', why);
+      return channel.notifyReply('rejected');
+    }
+    try {
+      const verdict = await this.store.transaction(async (em) => {
+        const v = await this.apply(channel.fullName, verified, em);
+        await this.record(type, channel.fullName, raw, v.verdict, v.detail, em, v.orderId, verified.outTradeNo);
+        return v.verdict;
+      });
+      return channel.notifyReply(ACCEPTED.has(verdict) ? 'accepted' : 'rejected');
+    } catch (err) {
+      // Nothing was committed: the provider will retry. Keep the request with an error verdict.
+      this.logger.error(`notify of ${channel.fullName} for ${verified.outTradeNo} failed: ${(err as Error).message}`);
+      await this.record(type, channel.fullName, raw, 'error', 'processing failed').catch(() => undefined);
+      return channel.notifyReply('rejected');
+    }
+  }
+
+  private async apply(
+    channel: string,
+    n: VerifiedNotify,
+    em: EntityManager,
+  ): Promise<{ verdict: NotifyVerdict; detail?: string; orderId?: string }> {
+    const attempt = await this.store.findAttemptByOutTradeNo(channel, n.outTradeNo, em);
+    if (!attempt) return { verdict: 'unknown_order', detail: 'no attempt with that out_trade_no' };
+    if (n.status === 'paid') {
+      if (!n.amount) return { verdict: 'amount_mismatch', detail: 'a payment notify without an amount', orderId: attempt.orderId };
+      if (n.amount.minor !== attempt.amountMinor || n.amount.currency !== attempt.currency) {
+        this.logger.error(`notify amount mismatch for ${attempt.orderId}: ${n.amount.minor} ${n.amount.currency}`);
+        return { verdict: 'amount_mismatch', detail: `${n.amount.minor} ${n.amount.currency}`, orderId: attempt.orderId };
+      }
+    }
+    const outcome = await this.transitions.apply(attempt, n, em);
+    switch (outcome.kind) {
+      case 'paid':
+      case 'attempt_closed':
+      case 'attempt_failed':
+        return { verdict: 'applied', detail: outcome.kind, orderId: attempt.orderId };
+      case 'already_paid':
+        return { verdict: 'duplicate', orderId: attempt.orderId };
+      case 'second_payment':
+        return { verdict: 'second_payment', orderId: attempt.orderId };
+      case 'amount_mismatch':
+        return { verdict: 'amount_mismatch', orderId: attempt.orderId };
+      case 'no_change':
+        return { verdict: 'no_change', detail: n.raw, orderId: attempt.orderId };
+    }
+  }
+
+  /** One inbox row per distinct payload; a repeat bumps its count and keeps the latest verdict. */
+  private async record(
+    type: ChannelType,
+    channel: string | undefined,
+    raw: RawNotify,
+    verdict: NotifyVerdict,
+    detail: string | undefined,
+    em?: EntityManager,
+    orderId?: string,
+    outTradeNo?: string,
+  ): Promise<void> {
+    const headers: Record<string, string> = {};
+    for (const h of KEPT_HEADERS) {
+      const v = raw.headers[h];
+      if (v !== undefined) headers[h] = v.slice(0, 2048);
+    }
+    const hash = createHash('sha256')
+      .update(raw.body)
+      .update('\n')
+      .update(headers['signature'] ?? '')
+      .digest('hex');
+    const m = em ?? this.store.ds.manager;
+    await m.query(
+      `INSERT INTO notify_inbox (channel_type, channel, payload_sha256, headers, body, verdict, verdict_detail, order_id, out_trade_no)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (channel_type, payload_sha256) DO UPDATE
+         SET receive_count = notify_inbox.receive_count + 1, last_received_at = now(),
+             verdict = EXCLUDED.verdict, verdict_detail = EXCLUDED.verdict_detail`,
+      [
+        type,
+        channel ?? null,
+        hash,
+        JSON.stringify(headers),
+        raw.body.toString('utf8').replace(/\u0000/g, ''),
+        verdict,
+        detail?.slice(0, 256) ?? null,
+        orderId ?? null,
+        outTradeNo?.slice(0, 64) ?? null,
+      ],
+    );
+  }
+}

@@ -1,0 +1,278 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { AttemptStatus, OrderStatus } from '#database';
+import { attemptSourcesFor, orderSourcesFor } from './domain/order-state-machine.js';
+
+export interface OrderRecord {
+  readonly id: string;
+  readonly orderId: string;
+  readonly subject: string;
+  readonly amountMinor: number;
+  readonly currency: string;
+  readonly status: OrderStatus;
+  readonly channel: string | null;
+  readonly payType: string | null;
+  readonly channelTradeNo: string | null;
+  readonly paidAttemptId: string | null;
+  readonly payTime: Date | null;
+  readonly expireTime: Date;
+  readonly notifyUrl: string | null;
+  readonly metadata: Record<string, unknown> | null;
+  readonly refundedMinor: number;
+  readonly version: number;
+  readonly closedReason: string | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+export interface AttemptRecord {
+  readonly id: string;
+  readonly orderPk: string;
+  readonly orderId: string;
+  readonly channel: string;
+  readonly channelType: string;
+  readonly payType: string;
+  readonly outTradeNo: string;
+  readonly amountMinor: number;
+  readonly currency: string;
+  readonly status: AttemptStatus;
+  readonly channelTradeNo: string | null;
+  readonly payUrl: string | null;
+  readonly paidAt: Date | null;
+  readonly closedAt: Date | null;
+  readonly nextSyncAt: Date | null;
+  readonly syncCount: number;
+  readonly closeAttempts: number;
+  readonly createdAt: Date;
+}
+
+type Row = Record<string, unknown>;
+
+/** TypeORM answers UPDATE/DELETE with [rows, count] and INSERT/SELECT with rows: normalise to rows. */
+function rowsOf(result: unknown): Row[] {
+  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') {
+    return result[0] as Row[];
+  }
+  return result as Row[];
+}
+
+const num = (v: unknown): number => {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) throw new Error('amount column out of the safe integer range');
+  return n;
+};
+const date = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string));
+const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+
+export function toOrder(r: Row): OrderRecord {
+  return {
+    id: String(r['id']),
+    orderId: String(r['order_id']),
+    subject: String(r['subject']),
+    amountMinor: num(r['amount_minor']),
+    currency: String(r['currency']),
+    status: r['status'] as OrderStatus,
+    channel: str(r['channel']),
+    payType: str(r['pay_type']),
+    channelTradeNo: str(r['channel_trade_no']),
+    paidAttemptId: str(r['paid_attempt_id']),
+    payTime: date(r['pay_time']),
+    expireTime: date(r['expire_time']) as Date,
+    notifyUrl: str(r['notify_url']),
+    metadata: (r['metadata'] as Record<string, unknown> | null) ?? null,
+    refundedMinor: num(r['refunded_minor']),
+    version: Number(r['version']),
+    closedReason: str(r['closed_reason']),
+    createdAt: date(r['created_at']) as Date,
+    updatedAt: date(r['updated_at']) as Date,
+  };
+}
+
+export function toAttempt(r: Row): AttemptRecord {
+  return {
+    id: String(r['id']),
+    orderPk: String(r['order_pk']),
+    orderId: String(r['order_id']),
+    channel: String(r['channel']),
+    channelType: String(r['channel_type']),
+    payType: String(r['pay_type']),
+    outTradeNo: String(r['out_trade_no']),
+    amountMinor: num(r['amount_minor']),
+    currency: String(r['currency']),
+    status: r['status'] as AttemptStatus,
+    channelTradeNo: str(r['channel_trade_no']),
+    payUrl: str(r['pay_url']),
+    paidAt: date(r['paid_at']),
+    closedAt: date(r['closed_at']),
+    nextSyncAt: date(r['next_sync_at']),
+    syncCount: Number(r['sync_count']),
+    closeAttempts: Number(r['close_attempts']),
+    createdAt: date(r['created_at']) as Date,
+  };
+}
+
+export interface NewOrder {
+  readonly id: string;
+  readonly orderId: string;
+  readonly subject: string;
+  readonly amountMinor: number;
+  readonly currency: string;
+  readonly expireTime: Date;
+  readonly notifyUrl: string | null;
+  readonly metadata: Record<string, unknown> | null;
+}
+
+export interface PaidFacts {
+  readonly channel: string;
+  readonly payType: string;
+  readonly channelTradeNo: string | null;
+  readonly payTime: Date;
+  readonly attemptId: string;
+}
+
+/**
+ * All SQL of orders and attempts. Every status change is a compare-and-set whose WHERE lists the
+ * statuses the state machine allows as sources, and whose affected row count the caller checks.
+ */
+@Injectable()
+export class OrderStore {
+  constructor(@InjectDataSource() readonly ds: DataSource) {}
+
+  transaction<T>(fn: (em: EntityManager) => Promise<T>): Promise<T> {
+    return this.ds.transaction('READ COMMITTED', fn);
+  }
+
+  private m(em?: EntityManager): EntityManager {
+    return em ?? this.ds.manager;
+  }
+
+  /** INSERT ... ON CONFLICT DO NOTHING: undefined when the orderId already exists. */
+  async insertOrder(o: NewOrder, em?: EntityManager): Promise<OrderRecord | undefined> {
+    const rows = rowsOf(
+      await this.m(em).query(
+        `INSERT INTO orders (id, order_id, subject, amount_minor, currency, status, expire_time, notify_url, metadata)
+         VALUES ($1, $2, $3, $4, $5, 'wait', $6, $7, $8)
+         ON CONFLICT (order_id) DO NOTHING
+         RETURNING *`,
+        [o.id, o.orderId, o.subject, o.amountMinor, o.currency, o.expireTime, o.notifyUrl, o.metadata === null ? null : JSON.stringify(o.metadata)],
+      ),
+    );
+    return rows[0] ? toOrder(rows[0]) : undefined;
+  }
+
+  async findOrder(orderId: string, em?: EntityManager): Promise<OrderRecord | undefined> {
+    const rows = rowsOf(await this.m(em).query(`SELECT * FROM orders WHERE order_id = $1`, [orderId]));
+    return rows[0] ? toOrder(rows[0]) : undefined;
+  }
+
+  async findOrderByPk(id: string, em?: EntityManager): Promise<OrderRecord | undefined> {
+    const rows = rowsOf(await this.m(em).query(`SELECT * FROM orders WHERE id = $1`, [id]));
+    return rows[0] ? toOrder(rows[0]) : undefined;
+  }
+
+  /** Moves an order to `success` from any status the state machine allows; undefined if it lost. */
+  async markOrderPaid(orderPk: string, facts: PaidFacts, em: EntityManager): Promise<OrderRecord | undefined> {
+    const rows = rowsOf(
+      await em.query(
+        `UPDATE orders SET status = 'success', channel = $2, pay_type = $3, channel_trade_no = $4, pay_time = $5,
+                paid_attempt_id = $6, version = version + 1, updated_at = now()
+          WHERE id = $1 AND status = ANY($7::varchar[])
+          RETURNING *`,
+        [orderPk, facts.channel, facts.payType, facts.channelTradeNo, facts.payTime, facts.attemptId, orderSourcesFor('success')],
+      ),
+    );
+    return rows[0] ? toOrder(rows[0]) : undefined;
+  }
+
+  /** wait → close | timeout; undefined if the order was no longer `wait`. */
+  async finishUnpaid(
+    orderPk: string,
+    to: 'close' | 'timeout',
+    reason: string,
+    em?: EntityManager,
+  ): Promise<OrderRecord | undefined> {
+    const rows = rowsOf(
+      await this.m(em).query(
+        `UPDATE orders SET status = $2, closed_reason = $3, version = version + 1, updated_at = now()
+          WHERE id = $1 AND status = ANY($4::varchar[])
+          RETURNING *`,
+        [orderPk, to, reason, orderSourcesFor(to)],
+      ),
+    );
+    return rows[0] ? toOrder(rows[0]) : undefined;
+  }
+
+  /** Creates the attempt of (order, channel) or returns the existing one; reopening is not done here. */
+  async upsertAttempt(
+    a: { id: string; order: OrderRecord; channel: string; channelType: string; payType: string; outTradeNo: string },
+    em?: EntityManager,
+  ): Promise<AttemptRecord> {
+    const inserted = rowsOf(
+      await this.m(em).query(
+        `INSERT INTO payment_attempts (id, order_pk, order_id, channel, channel_type, pay_type, out_trade_no,
+                                       amount_minor, currency, status, next_sync_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', now() + interval '1 minute')
+         ON CONFLICT (order_pk, channel) DO NOTHING
+         RETURNING *`,
+        [a.id, a.order.id, a.order.orderId, a.channel, a.channelType, a.payType, a.outTradeNo, a.order.amountMinor, a.order.currency],
+      ),
+    );
+    if (inserted[0]) return toAttempt(inserted[0]);
+    const rows = rowsOf(
+      await this.m(em).query(`SELECT * FROM payment_attempts WHERE order_pk = $1 AND channel = $2`, [a.order.id, a.channel]),
+    );
+    if (!rows[0]) throw new Error('attempt vanished after a conflicting insert');
+    return toAttempt(rows[0]);
+  }
+
+  async recordPayUrl(attemptId: string, payType: string, payUrl: string | null, channelTradeNo: string | null): Promise<void> {
+    await this.ds.query(
+      `UPDATE payment_attempts SET pay_type = $2, pay_url = $3, channel_trade_no = COALESCE($4, channel_trade_no),
+              updated_at = now() WHERE id = $1`,
+      [attemptId, payType, payUrl, channelTradeNo],
+    );
+  }
+
+  async attemptsOf(orderPk: string, em?: EntityManager): Promise<AttemptRecord[]> {
+    const rows = rowsOf(
+      await this.m(em).query(`SELECT * FROM payment_attempts WHERE order_pk = $1 ORDER BY created_at, id`, [orderPk]),
+    );
+    return rows.map(toAttempt);
+  }
+
+  async findAttemptByOutTradeNo(channel: string, outTradeNo: string, em?: EntityManager): Promise<AttemptRecord | undefined> {
+    const rows = rowsOf(
+      await this.m(em).query(`SELECT * FROM payment_attempts WHERE channel = $1 AND out_trade_no = $2`, [channel, outTradeNo]),
+    );
+    return rows[0] ? toAttempt(rows[0]) : undefined;
+  }
+
+  /** Compare-and-set of an attempt's status; undefined when another writer got there first. */
+  async moveAttempt(
+    attemptId: string,
+    to: AttemptStatus,
+    facts: { channelTradeNo?: string | null; paidAt?: Date | null },
+    em?: EntityManager,
+  ): Promise<AttemptRecord | undefined> {
+    const rows = rowsOf(
+      await this.m(em).query(
+        `UPDATE payment_attempts
+            SET status = $2,
+                channel_trade_no = COALESCE($3, channel_trade_no),
+                paid_at = CASE WHEN $2 = 'paid' THEN COALESCE($4, now()) ELSE paid_at END,
+                closed_at = CASE WHEN $2 IN ('closed', 'failed') THEN now() ELSE closed_at END,
+                next_sync_at = NULL,
+                updated_at = now()
+          WHERE id = $1 AND status = ANY($5::varchar[])
+          RETURNING *`,
+        [attemptId, to, facts.channelTradeNo ?? null, facts.paidAt ?? null, attemptSourcesFor(to)],
+      ),
+    );
+    return rows[0] ? toAttempt(rows[0]) : undefined;
+  }
+
+  async addOutboxEvent(topic: string, orderId: string, payload: Record<string, unknown>, em: EntityManager): Promise<void> {
+    await em.query(`INSERT INTO outbox_events (topic, order_id, payload) VALUES ($1, $2, $3)`, [topic, orderId, JSON.stringify(payload)]);
+  }
+}

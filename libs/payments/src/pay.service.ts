@@ -1,0 +1,325 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import QRCode from 'qrcode';
+import {
+  ORDER_ID_PATTERN,
+  PayError,
+  formatMinor,
+  generateOrderId,
+  isSupportedCurrency,
+  newId,
+  parseAmount,
+  Clock,
+} from '#common';
+import { APP_CONFIG, type AppConfig } from '#config';
+import { type AttemptRef, ChannelRegistry, type JsapiParams, type PaymentChannel } from '#channels';
+import { type AttemptRecord, type OrderRecord, OrderStore } from './order-store.js';
+import { type ApplyOutcome, PaymentTransitions } from './payment-transitions.js';
+import { PublicUrl } from './public-url.js';
+
+export interface CreateOrderInput {
+  readonly subject: string;
+  readonly amount: unknown;
+  readonly orderId?: string;
+  readonly currency?: string;
+  readonly timeoutMinutes?: number;
+  readonly expireTime?: string;
+  readonly notifyUrl?: string;
+  readonly metadata?: Record<string, unknown>;
+}
+
+export interface PayInput {
+  readonly channel: string;
+  readonly payType: string;
+  readonly openid?: string;
+  readonly clientIp?: string;
+  readonly returnUrl?: string;
+  readonly authCode?: string;
+  readonly customerId?: string;
+}
+
+/** The Order of API.md §4, as answered to clients. */
+export interface OrderView {
+  orderId: string;
+  subject: string;
+  amount: string;
+  currency: string;
+  status: string;
+  channel: string | null;
+  payType: string | null;
+  channelTradeNo: string | null;
+  payTime: string | null;
+  expireTime: string;
+  createdAt: string;
+  refundedAmount: string;
+  metadata: Record<string, unknown> | null;
+}
+
+export interface PayInfoView {
+  orderId: string;
+  channel: string;
+  payType: string;
+  payUrl: string | null;
+  qrCode: string | null;
+  form: string | null;
+  jsapiParams: JsapiParams | null;
+  expireTime: string;
+}
+
+export function toOrderView(o: OrderRecord): OrderView {
+  return {
+    orderId: o.orderId,
+    subject: o.subject,
+    amount: formatMinor(o.amountMinor, o.currency),
+    currency: o.currency,
+    status: o.status,
+    channel: o.channel,
+    payType: o.payType,
+    channelTradeNo: o.channelTradeNo,
+    payTime: o.payTime?.toISOString() ?? null,
+    expireTime: o.expireTime.toISOString(),
+    createdAt: o.createdAt.toISOString(),
+    refundedAmount: formatMinor(o.refundedMinor, o.currency),
+    metadata: o.metadata,
+  };
+}
+
+const MAX_METADATA_BYTES = 4096;
+const MAX_TIMEOUT_MINUTES = 15 * 24 * 60;
+
+/** PaySvc of the seeds: create, getPayUrl, query, check, cancel, generateOrderId. */
+@Injectable()
+export class PayService {
+  private readonly logger = new Logger('PaySvc');
+
+  constructor(
+    private readonly store: OrderStore,
+    private readonly registry: ChannelRegistry,
+    private readonly transitions: PaymentTransitions,
+    private readonly publicUrl: PublicUrl,
+    private readonly clock: Clock,
+    @Inject(APP_CONFIG) private readonly cfg: AppConfig,
+  ) {}
+
+  generateOrderId(): string {
+    return generateOrderId(this.clock.now());
+  }
+
+  /** Creates an order; the same orderId with the same parameters answers the existing order. */
+  async create(input: CreateOrderInput): Promise<{ order: OrderRecord; created: boolean }> {
+    const currency = input.currency ?? 'CNY';
+    if (!isSupportedCurrency(currency)) throw new PayError('INVALID_PARAMS', `unsupported currency: ${currency.slice(0, 8)}`);
+    const money = parseAmount(input.amount, currency);
+    const subject = input.subject;
+    if (typeof subject !== 'string' || subject.trim() === '' || subject.length > 256) {
+      throw new PayError('INVALID_PARAMS', 'subject must be 1 to 256 characters');
+    }
+    if (input.orderId !== undefined && !ORDER_ID_PATTERN.test(input.orderId)) {
+      throw new PayError('INVALID_PARAMS', 'orderId must be 6 to 32 characters of letters, digits, _ and -');
+    }
+    const now = this.clock.now();
+    const expireTime = this.expiryOf(input, now);
+    if (input.metadata !== undefined && Buffer.byteLength(JSON.stringify(input.metadata)) > MAX_METADATA_BYTES) {
+      throw new PayError('INVALID_PARAMS', `metadata must be at most ${MAX_METADATA_BYTES} bytes of JSON`);
+    }
+    for (let tries = 0; tries < 5; tries++) {
+      const orderId = input.orderId ?? this.generateOrderId();
+      const inserted = await this.store.insertOrder({
+        id: newId(),
+        orderId,
+        subject,
+        amountMinor: money.minor,
+        currency,
+        expireTime,
+        notifyUrl: input.notifyUrl ?? null,
+        metadata: input.metadata ?? null,
+      });
+      if (inserted) return { order: inserted, created: true };
+      if (input.orderId === undefined) continue; // a generated id collided: draw another
+      const existing = await this.store.findOrder(orderId);
+      if (!existing) throw new PayError('INTERNAL_ERROR', 'order conflict could not be resolved');
+      if (existing.subject === subject && existing.amountMinor === money.minor && existing.currency === currency) {
+        return { order: existing, created: false };
+      }
+      throw new PayError('ORDER_EXISTS', `order ${orderId} exists with other parameters`);
+    }
+    throw new PayError('INTERNAL_ERROR', 'could not allocate an order id');
+  }
+
+  private expiryOf(input: CreateOrderInput, now: Date): Date {
+    if (input.expireTime !== undefined && input.timeoutMinutes !== undefined) {
+      throw new PayError('INVALID_PARAMS', 'give timeoutMinutes or expireTime, not both');
+    }
+    if (input.expireTime !== undefined) {
+      const t = Date.parse(input.expireTime);
+      if (!Number.isFinite(t)) throw new PayError('INVALID_PARAMS', 'expireTime must be an ISO 8601 date-time');
+      if (t <= now.getTime()) throw new PayError('INVALID_PARAMS', 'expireTime must be in the future');
+      if (t > now.getTime() + MAX_TIMEOUT_MINUTES * 60_000) throw new PayError('INVALID_PARAMS', 'expireTime is more than 15 days ahead');
+      return new Date(t);
+    }
+    const minutes = input.timeoutMinutes ?? this.cfg.orderTimeoutMinutes;
+    if (!Number.isInteger(minutes) || minutes < 1 || minutes > MAX_TIMEOUT_MINUTES) {
+      throw new PayError('INVALID_PARAMS', `timeoutMinutes must be an integer from 1 to ${MAX_TIMEOUT_MINUTES}`);
+    }
+    return new Date(now.getTime() + minutes * 60_000);
+  }
+
+  async query(orderId: string): Promise<OrderRecord> {
+    const order = await this.store.findOrder(orderId);
+    if (!order) throw new PayError('ORDER_NOT_EXIST_ERROR', `order ${orderId.slice(0, 32)} does not exist`);
+    return order;
+  }
+
+  /** Starts (or restarts) a payment of the order on a channel and answers what the payer needs. */
+  async getPayUrl(orderId: string, input: PayInput): Promise<PayInfoView> {
+    const channel = this.registry.resolve(input.channel);
+    const payType = channel.resolvePayType(input.payType);
+    if (!payType) {
+      throw new PayError('UNKNOWN_PAY_TYPE', `payType ${input.payType.slice(0, 32)} is not one of ${channel.payTypes.join(', ')}, pc, mobile`);
+    }
+    const order = await this.query(orderId);
+    if (order.status !== 'wait') throw new PayError('ORDER_STATUS_ERROR', `order is ${order.status}, not payable`);
+    if (order.expireTime.getTime() <= this.clock.now().getTime()) {
+      throw new PayError('ORDER_STATUS_ERROR', 'order has expired');
+    }
+    const attemptId = newId();
+    // The attempt row is written before the channel call: if we crash after the channel created the
+    // trade, the sweep still knows to close it.
+    const attempt = await this.store.upsertAttempt({
+      id: attemptId,
+      order,
+      channel: channel.fullName,
+      channelType: channel.type,
+      payType,
+      outTradeNo: channel.outTradeNoFor(order.orderId, attemptId),
+    });
+    if (attempt.status !== 'open') {
+      throw new PayError('ORDER_STATUS_ERROR', `the ${channel.fullName} payment of this order is ${attempt.status}`);
+    }
+    const info = await channel.createPayment({
+      orderId: order.orderId,
+      attemptId: attempt.id,
+      outTradeNo: attempt.outTradeNo,
+      subject: order.subject,
+      amount: { minor: order.amountMinor, currency: order.currency },
+      payType,
+      expireTime: order.expireTime,
+      notifyUrl: `${this.publicUrl.get()}${notifyPathOf(channel)}`,
+      returnUrl: input.returnUrl,
+      clientIp: input.clientIp,
+      openid: input.openid,
+      authCode: input.authCode,
+      customerId: input.customerId,
+    });
+    await this.store.recordPayUrl(attempt.id, payType, info.payUrl ?? null, info.channelTradeNo ?? null);
+    const qrCode = info.qrContent ? await QRCode.toDataURL(info.qrContent, { errorCorrectionLevel: 'M', margin: 1, width: 256 }) : null;
+    return {
+      orderId: order.orderId,
+      channel: channel.fullName,
+      payType,
+      payUrl: info.payUrl ?? null,
+      qrCode,
+      form: info.form ?? null,
+      jsapiParams: info.jsapiParams ?? null,
+      expireTime: order.expireTime.toISOString(),
+    };
+  }
+
+  /** Asks the channel(s) for the truth about the order's open attempts and applies it. */
+  async check(orderId: string, channelName?: string): Promise<OrderRecord> {
+    const order = await this.query(orderId);
+    const only = channelName === undefined ? undefined : this.registry.resolve(channelName).fullName;
+    const attempts = (await this.store.attemptsOf(order.id)).filter(
+      (a) => (only === undefined || a.channel === only) && a.status !== 'paid',
+    );
+    let firstError: PayError | undefined;
+    for (const attempt of attempts) {
+      try {
+        await this.syncAttempt(attempt);
+      } catch (err) {
+        if (!(err instanceof PayError)) throw err;
+        this.logger.warn(`check of ${attempt.channel} for ${orderId} failed: ${err.code} ${JSON.stringify(err.detail ?? {})}`);
+        firstError ??= err;
+      }
+    }
+    const after = await this.query(orderId);
+    if (firstError && after.status === 'wait') throw firstError;
+    return after;
+  }
+
+  /** Queries one attempt's channel and applies the answer (used by check and the sync job). */
+  async syncAttempt(attempt: AttemptRecord): Promise<ApplyOutcome> {
+    const channel = this.registry.resolve(attempt.channel);
+    const snap = await channel.queryPayment(refOf(attempt));
+    return this.store.transaction((em) => this.transitions.apply(attempt, snap, em));
+  }
+
+  /**
+   * Closes the order: the channel side first (every open attempt), then the order moves wait → close.
+   * A channel that cannot close yet (WeChat's first five minutes) keeps its attempt open for the sweep;
+   * a payment that lands meanwhile still makes the order `success` (docs/payments.md).
+   */
+  async cancel(orderId: string): Promise<OrderRecord> {
+    const order = await this.query(orderId);
+    if (order.status === 'close' || order.status === 'timeout') return order;
+    if (order.status === 'success') throw new PayError('ORDER_STATUS_ERROR', 'order is paid and cannot be cancelled');
+    const attempts = (await this.store.attemptsOf(order.id)).filter((a) => a.status === 'open');
+    for (const attempt of attempts) {
+      const outcome = await this.closeAttempt(attempt);
+      if (outcome === 'paid') break;
+    }
+    const closed = await this.store.finishUnpaid(order.id, 'close', 'cancelled');
+    if (closed) return closed;
+    const now = await this.query(orderId);
+    if (now.status === 'success') throw new PayError('ORDER_STATUS_ERROR', 'order was paid and cannot be cancelled');
+    return now;
+  }
+
+  /**
+   * Closes one attempt at its channel and records the result. Returns 'paid' when the channel says it
+   * was paid (the payment is then applied), 'closed', or 'pending' when the channel asks us to wait.
+   */
+  async closeAttempt(attempt: AttemptRecord): Promise<'closed' | 'paid' | 'pending'> {
+    const channel = this.registry.resolve(attempt.channel);
+    const outcome = await channel.closePayment(refOf(attempt));
+    switch (outcome) {
+      case 'closed':
+      case 'not_found':
+        await this.store.moveAttempt(attempt.id, 'closed', {});
+        return 'closed';
+      case 'already_paid': {
+        const snap = await channel.queryPayment(refOf(attempt));
+        const applied = await this.store.transaction((em) => this.transitions.apply(attempt, snap, em));
+        return applied.kind === 'paid' || applied.kind === 'already_paid' || applied.kind === 'second_payment' ? 'paid' : 'pending';
+      }
+      case 'too_early':
+        return 'pending';
+    }
+  }
+
+  channelOf(fullName: string): PaymentChannel {
+    return this.registry.resolve(fullName);
+  }
+}
+
+export function refOf(a: AttemptRecord): AttemptRef {
+  return {
+    orderId: a.orderId,
+    attemptId: a.id,
+    outTradeNo: a.outTradeNo,
+    payType: a.payType,
+    amount: { minor: a.amountMinor, currency: a.currency },
+    createdAt: a.createdAt,
+    channelTradeNo: a.channelTradeNo,
+  };
+}
+
+export function notifyPathOf(channel: PaymentChannel): string {
+  switch (channel.type) {
+    case 'pays.AliPayType':
+      return '/api/v1/notify/alipay';
+    case 'pays.WechatPayType':
+      return '/api/v1/notify/wechatpay';
+    case 'pays.AlipayPlusType':
+      return '/api/v1/notify/alipayplus';
+  }
+}

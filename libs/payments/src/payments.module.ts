@@ -1,0 +1,44 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { Clock, SystemClock } from '#common';
+import {
+  CHANNEL_INSTANCES,
+  type ChannelInstanceConfig,
+  type ChannelProvider,
+  ChannelRegistry,
+  PAYMENT_CHANNELS,
+} from '#channels';
+import { OrderStore } from './order-store.js';
+import { PaymentTransitions } from './payment-transitions.js';
+import { PayService } from './pay.service.js';
+import { PublicUrl } from './public-url.js';
+import { NotifyService } from './notify/notify.service.js';
+
+export interface PaymentsModuleOptions {
+  /** One provider per channel type, given to the registry through the PAYMENT_CHANNELS token. */
+  readonly channelProviders: ChannelProvider[];
+  /** The configured instances (from pays/, or the sandbox's). */
+  readonly instances: ChannelInstanceConfig[];
+  readonly clock?: Clock;
+}
+
+@Module({})
+export class PaymentsModule {
+  static forRoot(opts: PaymentsModuleOptions): DynamicModule {
+    const exported = [PayService, NotifyService, OrderStore, PaymentTransitions, PublicUrl, ChannelRegistry, Clock];
+    return {
+      module: PaymentsModule,
+      providers: [
+        { provide: PAYMENT_CHANNELS, useValue: opts.channelProviders },
+        { provide: CHANNEL_INSTANCES, useValue: opts.instances },
+        { provide: Clock, useValue: opts.clock ?? new SystemClock() },
+        ChannelRegistry,
+        OrderStore,
+        PaymentTransitions,
+        PayService,
+        NotifyService,
+        PublicUrl,
+      ],
+      exports: exported,
+    };
+  }
+}

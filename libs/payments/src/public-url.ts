@@ -1,0 +1,23 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { APP_CONFIG, type AppConfig } from '#config';
+
+/**
+ * The base URL channels are told to send notifies to: PUBLIC_BASE_URL, or (in development and tests)
+ * the address the server ended up listening on, set once it listens.
+ */
+@Injectable()
+export class PublicUrl {
+  private listening: string | undefined;
+
+  constructor(@Inject(APP_CONFIG) private readonly cfg: AppConfig) {}
+
+  setListeningUrl(url: string): void {
+    this.listening = url.replace(/\/+$/, '');
+  }
+
+  get(): string {
+    const url = this.cfg.publicBaseUrl ?? this.listening;
+    if (!url) throw new Error('PUBLIC_BASE_URL is not set and the server is not listening yet');
+    return url;
+  }
+}

@@ -1,0 +1,54 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ChannelInstanceConfig } from '#channels';
+import { createAlipaySandbox, type AlipaySimulator } from './alipay/alipay.simulator.js';
+import { createWechatPaySandbox, type WechatPaySimulator } from './wechatpay/wechatpay.simulator.js';
+import { createAlipayPlusSandbox, type AlipayPlusSimulator } from './alipayplus/alipayplus.simulator.js';
+
+export interface SandboxMount {
+  readonly path: string;
+  readonly listener: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+export interface Sandbox {
+  readonly instances: ChannelInstanceConfig[];
+  readonly mounts: SandboxMount[];
+  readonly alipay: AlipaySimulator;
+  readonly wechatpay: WechatPaySimulator;
+  readonly alipayplus: AlipayPlusSimulator;
+  close(): void;
+}
+
+export interface SandboxOptions {
+  /** The public base URL of the api app that mounts the simulators under `/sandbox/...`. */
+  readonly baseUrl: string;
+  readonly notifyRetryDelaysMs?: number[];
+}
+
+/**
+ * Sandbox mode (API.md §9): the three simulators with freshly generated keys, and the instances
+ * `pays.aliPayment`, `pays.myWechatPay` and `pays.myWallet` configured against them.
+ */
+export function startSandbox(opts: SandboxOptions): Sandbox {
+  if (process.env['NODE_ENV'] === 'production') throw new Error('the sandbox never runs with NODE_ENV=production');
+  const base = opts.baseUrl.replace(/\/+$/, '');
+  const retry = opts.notifyRetryDelaysMs ? { notifyRetryDelaysMs: opts.notifyRetryDelaysMs } : {};
+  const alipay = createAlipaySandbox({ baseUrl: `${base}/sandbox/alipay`, ...retry });
+  const wechatpay = createWechatPaySandbox({ baseUrl: `${base}/sandbox/wechatpay`, ...retry });
+  const alipayplus = createAlipayPlusSandbox({ baseUrl: `${base}/sandbox/alipayplus`, ...retry });
+  return {
+    instances: [alipay.instance, wechatpay.instance, alipayplus.instance],
+    mounts: [
+      { path: '/sandbox/alipay', listener: alipay.simulator.listener },
+      { path: '/sandbox/wechatpay', listener: wechatpay.simulator.listener },
+      { path: '/sandbox/alipayplus', listener: alipayplus.simulator.listener },
+    ],
+    alipay: alipay.simulator,
+    wechatpay: wechatpay.simulator,
+    alipayplus: alipayplus.simulator,
+    close() {
+      alipay.simulator.close();
+      wechatpay.simulator.close();
+      alipayplus.simulator.close();
+    },
+  };
+}
