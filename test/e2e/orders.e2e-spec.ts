@@ -15,10 +15,15 @@ describe('orders API (API.md §4, §7, §8)', () => {
   });
 
   const create = (body: unknown, headers: Record<string, string> = auth()) =>
-    http.post('/api/v1/orders').set(headers).send(body as object);
+    http
+      .post('/api/v1/orders')
+      .set(headers)
+      .send(body as object);
 
   async function countOrders(orderId: string): Promise<number> {
-    const rows = (await t.app.get(DataSource).query('SELECT count(*)::int AS n FROM orders WHERE order_id = $1', [orderId])) as { n: number }[];
+    const rows = await t.app
+      .get(DataSource)
+      .query<{ n: number }[]>('SELECT count(*)::int AS n FROM orders WHERE order_id = $1', [orderId]);
     return rows[0]?.n ?? -1;
   }
 
@@ -26,7 +31,14 @@ describe('orders API (API.md §4, §7, §8)', () => {
     const res = await create({ subject: 'Coffee', amount: 99.99 });
     expect(res.status).toBe(201);
     expect(res.body.orderId).toMatch(/^D\d{14}\d{6}$/);
-    expect(res.body).toMatchObject({ subject: 'Coffee', amount: '99.99', currency: 'CNY', status: 'wait', channel: null, refundedAmount: '0.00' });
+    expect(res.body).toMatchObject({
+      subject: 'Coffee',
+      amount: '99.99',
+      currency: 'CNY',
+      status: 'wait',
+      channel: null,
+      refundedAmount: '0.00',
+    });
     const expireIn = Date.parse(res.body.expireTime) - Date.now();
     expect(expireIn).toBeGreaterThan(29 * 60_000);
     expect(expireIn).toBeLessThanOrEqual(30 * 60_000);
@@ -38,7 +50,14 @@ describe('orders API (API.md §4, §7, §8)', () => {
   it('creates with a given id, string amount, currency, expireTime and metadata', async () => {
     const orderId = uniqueOrderId();
     const expireTime = new Date(Date.now() + 3_600_000).toISOString();
-    const res = await create({ orderId, subject: '券', amount: '100', currency: 'JPY', expireTime, metadata: { sku: 'A1' } });
+    const res = await create({
+      orderId,
+      subject: '券',
+      amount: '100',
+      currency: 'JPY',
+      expireTime,
+      metadata: { sku: 'A1' },
+    });
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ orderId, amount: '100', currency: 'JPY', expireTime, metadata: { sku: 'A1' } });
   });
@@ -59,7 +78,9 @@ describe('orders API (API.md §4, §7, §8)', () => {
 
   it('makes exactly one row of 50 concurrent creates of one orderId', async () => {
     const orderId = uniqueOrderId();
-    const answers = await Promise.all(Array.from({ length: 50 }, () => create({ orderId, subject: 'Race', amount: '1.00' })));
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, () => create({ orderId, subject: 'Race', amount: '1.00' })),
+    );
     const statuses = answers.map((a) => a.status).sort();
     expect(statuses.filter((s) => s === 201)).toHaveLength(1);
     expect(statuses.filter((s) => s === 200)).toHaveLength(49);
@@ -85,17 +106,21 @@ describe('orders API (API.md §4, §7, §8)', () => {
       ['an unknown currency', { subject: 'x', amount: '1.00', currency: 'XXX' }],
       ['an expireTime in the past', { subject: 'x', amount: '1.00', expireTime: '2020-01-01T00:00:00Z' }],
     ])('%s → 400 INVALID_PARAMS', async (_name, body) => {
-      const before = (await t.app.get(DataSource).query('SELECT count(*)::int AS n FROM orders')) as { n: number }[];
+      const before = await t.app.get(DataSource).query<{ n: number }[]>('SELECT count(*)::int AS n FROM orders');
       const res = await create(body);
       expect(res.status).toBe(400);
       expect(res.body.code).toBe('INVALID_PARAMS');
-      const after = (await t.app.get(DataSource).query('SELECT count(*)::int AS n FROM orders')) as { n: number }[];
+      const after = await t.app.get(DataSource).query<{ n: number }[]>('SELECT count(*)::int AS n FROM orders');
       // Other suites may write concurrently on a shared database; this suite runs alone in its process.
       expect(after[0]?.n).toBe(before[0]?.n);
     });
 
     it('a malformed JSON body → 400 INVALID_PARAMS', async () => {
-      const res = await http.post('/api/v1/orders').set(auth()).set('Content-Type', 'application/json').send('{"subject": "x", amount: }');
+      const res = await http
+        .post('/api/v1/orders')
+        .set(auth())
+        .set('Content-Type', 'application/json')
+        .send('{"subject": "x", amount: }');
       expect(res.status).toBe(400);
       expect(res.body.code).toBe('INVALID_PARAMS');
     });
@@ -111,7 +136,10 @@ describe('orders API (API.md §4, §7, §8)', () => {
       const none = await create({ orderId, subject: 'x', amount: '1.00' }, {});
       expect(none.status).toBe(401);
       expect(none.body.code).toBe('UNAUTHORIZED');
-      const wrong = await create({ orderId, subject: 'x', amount: '1.00' }, { Authorization: 'Bearer nope-nope-nope-nope' });
+      const wrong = await create(
+        { orderId, subject: 'x', amount: '1.00' },
+        { Authorization: 'Bearer nope-nope-nope-nope' },
+      );
       expect(wrong.status).toBe(401);
       const viewer = await create({ orderId, subject: 'x', amount: '1.00' }, auth('viewer'));
       expect(viewer.status).toBe(403);
@@ -149,7 +177,9 @@ describe('orders API (API.md §4, §7, §8)', () => {
   it('refuses to cancel a paid order with 409 ORDER_STATUS_ERROR and leaves it paid', async () => {
     const orderId = uniqueOrderId();
     await create({ orderId, subject: 'x', amount: '1.00' });
-    await t.app.get(DataSource).query(`UPDATE orders SET status = 'success', pay_time = now() WHERE order_id = $1`, [orderId]);
+    await t.app
+      .get(DataSource)
+      .query(`UPDATE orders SET status = 'success', pay_time = now() WHERE order_id = $1`, [orderId]);
     const res = await http.post(`/api/v1/orders/${orderId}/cancel`).set(auth()).send({});
     expect(res.status).toBe(409);
     expect(res.body.code).toBe('ORDER_STATUS_ERROR');
@@ -178,14 +208,19 @@ describe('orders API (API.md §4, §7, §8)', () => {
       const again = await create({ subject: 'Idem', amount: '0' }, { ...auth(), 'Idempotency-Key': key });
       expect(again.status).toBe(400);
       expect(again.headers['idempotent-replayed']).toBe('true');
-      const otherPrincipal = await create({ subject: 'Idem', amount: '2.00' }, { ...auth('admin'), 'Idempotency-Key': key });
+      const otherPrincipal = await create(
+        { subject: 'Idem', amount: '2.00' },
+        { ...auth('admin'), 'Idempotency-Key': key },
+      );
       expect(otherPrincipal.status).toBe(201);
     });
 
     it('lets exactly one of concurrent requests with one key run', async () => {
       const key = `idem-${uniqueOrderId()}`;
       const answers = await Promise.all(
-        Array.from({ length: 10 }, () => create({ subject: 'IdemRace', amount: '4.00' }, { ...auth(), 'Idempotency-Key': key })),
+        Array.from({ length: 10 }, () =>
+          create({ subject: 'IdemRace', amount: '4.00' }, { ...auth(), 'Idempotency-Key': key }),
+        ),
       );
       const ids = new Set(answers.filter((a) => a.status === 201).map((a) => a.body.orderId as string));
       expect(ids.size).toBe(1);
@@ -197,7 +232,10 @@ describe('orders API (API.md §4, §7, §8)', () => {
     it('serves create, query, cancel with the seeds argument names', async () => {
       const orderId = uniqueOrderId();
       const base = `/api/${t.config.appName}/pays/services/PaySvc`;
-      const created = await http.post(`${base}/create`).set(auth()).send({ orderId, subject: 'Facade', amount: '5.00' });
+      const created = await http
+        .post(`${base}/create`)
+        .set(auth())
+        .send({ orderId, subject: 'Facade', amount: '5.00' });
       expect(created.status).toBe(200);
       expect(created.body).toMatchObject({ orderId, status: 'wait', amount: '5.00' });
       const q = await http.post(`${base}/query`).set(auth()).send({ orderId });

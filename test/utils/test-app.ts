@@ -6,7 +6,7 @@ import type { INestApplication } from '@nestjs/common';
 import { type ApiKey, type AppConfig, loadAppConfig } from '#config';
 import { type ChannelInstanceConfig, channelProviders } from '#channels';
 import { PublicUrl } from '#payments';
-import { type Sandbox, startSandbox } from '#sandbox';
+import type { Sandbox } from '#sandbox';
 import { createApiApp } from '../../apps/api/src/app.factory.js';
 
 export const KEYS = {
@@ -73,7 +73,10 @@ export async function bootApp(opts: BootOptions = {}): Promise<TestApp> {
   const sandbox =
     opts.sandbox === false
       ? undefined
-      : startSandbox({ baseUrl, notifyRetryDelaysMs: opts.notifyRetryDelaysMs ?? [100, 200, 400, 800, 1600] });
+      : (await import('#sandbox')).startSandbox({
+          baseUrl,
+          notifyRetryDelaysMs: opts.notifyRetryDelaysMs ?? [100, 200, 400, 800, 1600],
+        });
   const app = await createApiApp({
     config,
     apiKeys: API_KEYS,
@@ -100,7 +103,10 @@ let seq = 0;
 /** A unique orderId per call (tests share one PostgreSQL database in CI). */
 export function uniqueOrderId(prefix = 'T'): string {
   seq += 1;
-  return `${prefix}${Date.now().toString(36)}${process.pid.toString(36)}${seq.toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`.slice(0, 32);
+  return `${prefix}${Date.now().toString(36)}${process.pid.toString(36)}${seq.toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`.slice(
+    0,
+    32,
+  );
 }
 
 export async function until<T>(fn: () => Promise<T | undefined>, timeoutMs = 10_000, stepMs = 50): Promise<T> {

@@ -30,7 +30,11 @@ export class ApiModule {
       imports: [
         ConfigModule.forRoot(opts.config),
         DatabaseModule.forRoot(),
-        PaymentsModule.forRoot({ channelProviders: opts.channelProviders, instances: opts.instances, clock: opts.clock }),
+        PaymentsModule.forRoot({
+          channelProviders: opts.channelProviders,
+          instances: opts.instances,
+          clock: opts.clock,
+        }),
       ],
       // NotifyController first: its seed path must win over the facade's `:method` route.
       controllers: [NotifyController, HealthController, OrdersController, FacadeController],

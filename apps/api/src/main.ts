@@ -17,7 +17,9 @@ async function main(): Promise<void> {
   const configured = loadPaysDir(config.paysDir);
   const sandboxOn = config.paySandbox ?? configured.length === 0;
   if (sandboxOn && config.nodeEnv === 'production') {
-    throw new ConfigError('the sandbox never runs with NODE_ENV=production: configure channels in pays/ or set PAY_SANDBOX=false');
+    throw new ConfigError(
+      'the sandbox never runs with NODE_ENV=production: configure channels in pays/ or set PAY_SANDBOX=false',
+    );
   }
   const listenUrl = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`;
   const base = config.publicBaseUrl ?? listenUrl;
@@ -26,7 +28,11 @@ async function main(): Promise<void> {
   let apiKeys: readonly ApiKey[] | undefined = config.apiKeys;
   if (!apiKeys) {
     if (!sandboxOn) throw new ConfigError('API_KEYS is not set: give comma-separated role:secret pairs (API.md §8)');
-    apiKeys = ROLES.map((role, i) => ({ role, label: `${role}#${i + 1}`, secret: `pb_${role}_${randomBytes(18).toString('base64url')}` }));
+    apiKeys = ROLES.map((role, i) => ({
+      role,
+      label: `${role}#${i + 1}`,
+      secret: `pb_${role}_${randomBytes(18).toString('base64url')}`,
+    }));
     // Printed once on purpose: sandbox keys are generated per start and exist nowhere else.
     process.stdout.write(
       `\nSandbox API keys (generated for this run; set API_KEYS to choose your own):\n` +
@@ -48,7 +54,9 @@ async function main(): Promise<void> {
     logger.log(`sandbox mode: simulated Alipay, WeChat Pay and Alipay+ at ${base}/sandbox/`);
     process.once('beforeExit', () => sandbox.close());
   }
-  logger.log(`PayBridge listening on ${listenUrl} (${config.databaseUrl ? 'PostgreSQL' : `embedded database in ${config.dataDir}`})`);
+  logger.log(
+    `PayBridge listening on ${listenUrl} (${config.databaseUrl ? 'PostgreSQL' : `embedded database in ${config.dataDir}`})`,
+  );
 }
 
 main().catch((err: unknown) => {

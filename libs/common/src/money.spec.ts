@@ -16,20 +16,38 @@ describe('parseAmount', () => {
     expect(parseAmount(input, currency)).toEqual({ minor, currency });
   });
 
-  it.each([0, -1, 0.001, '1e3', 'abc', 100000000.01, '100000000.01', '', ' 1', '1.', '.5', NaN, Infinity, 1e21, null, true, {}, '0', '-0.01', '1.5' /* JPY below */])(
-    'refuses %p with INVALID_AMOUNT',
-    (input) => {
-      const currency = input === '1.5' ? 'JPY' : 'CNY';
-      let caught: unknown;
-      try {
-        parseAmount(input, currency);
-      } catch (e) {
-        caught = e;
-      }
-      expect(caught).toBeInstanceOf(PayError);
-      expect((caught as PayError).code).toBe('INVALID_AMOUNT');
-    },
-  );
+  it.each([
+    0,
+    -1,
+    0.001,
+    '1e3',
+    'abc',
+    100000000.01,
+    '100000000.01',
+    '',
+    ' 1',
+    '1.',
+    '.5',
+    NaN,
+    Infinity,
+    1e21,
+    null,
+    true,
+    {},
+    '0',
+    '-0.01',
+    '1.5' /* JPY below */,
+  ])('refuses %p with INVALID_AMOUNT', (input) => {
+    const currency = input === '1.5' ? 'JPY' : 'CNY';
+    let caught: unknown;
+    try {
+      parseAmount(input, currency);
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(PayError);
+    expect((caught as PayError).code).toBe('INVALID_AMOUNT');
+  });
 
   it('round-trips every cent amount through format and parse (property)', () => {
     fc.assert(

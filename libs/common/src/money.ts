@@ -11,11 +11,58 @@ export interface Money {
 
 /** ISO 4217 minor-unit exponents. Currencies not listed here are refused rather than guessed. */
 const EXPONENTS: Readonly<Record<string, number>> = {
-  CNY: 2, USD: 2, EUR: 2, GBP: 2, HKD: 2, SGD: 2, AUD: 2, CAD: 2, CHF: 2, NZD: 2, MYR: 2, THB: 2,
-  PHP: 2, IDR: 2, INR: 2, TWD: 2, MOP: 2, BRL: 2, MXN: 2, SEK: 2, NOK: 2, DKK: 2, PKR: 2, BDT: 2,
-  LKR: 2, MNT: 2, KZT: 2, AED: 2, SAR: 2, QAR: 2, ZAR: 2, RUB: 2, TRY: 2, PLN: 2, CZK: 2, HUF: 2,
-  JPY: 0, KRW: 0, VND: 0, CLP: 0, ISK: 0, UGX: 0, XAF: 0, XOF: 0, PYG: 0,
-  IQD: 3, KWD: 3, BHD: 3, OMR: 3, JOD: 3, TND: 3, LYD: 3,
+  CNY: 2,
+  USD: 2,
+  EUR: 2,
+  GBP: 2,
+  HKD: 2,
+  SGD: 2,
+  AUD: 2,
+  CAD: 2,
+  CHF: 2,
+  NZD: 2,
+  MYR: 2,
+  THB: 2,
+  PHP: 2,
+  IDR: 2,
+  INR: 2,
+  TWD: 2,
+  MOP: 2,
+  BRL: 2,
+  MXN: 2,
+  SEK: 2,
+  NOK: 2,
+  DKK: 2,
+  PKR: 2,
+  BDT: 2,
+  LKR: 2,
+  MNT: 2,
+  KZT: 2,
+  AED: 2,
+  SAR: 2,
+  QAR: 2,
+  ZAR: 2,
+  RUB: 2,
+  TRY: 2,
+  PLN: 2,
+  CZK: 2,
+  HUF: 2,
+  JPY: 0,
+  KRW: 0,
+  VND: 0,
+  CLP: 0,
+  ISK: 0,
+  UGX: 0,
+  XAF: 0,
+  XOF: 0,
+  PYG: 0,
+  IQD: 3,
+  KWD: 3,
+  BHD: 3,
+  OMR: 3,
+  JOD: 3,
+  TND: 3,
+  LYD: 3,
 };
 
 /** Largest amount accepted for one order, in major units (API.md §3). */
@@ -68,7 +115,9 @@ export function formatMinor(minor: number, currency: string): string {
   if (!Number.isSafeInteger(minor)) throw new Error(`not an integer amount: ${minor}`);
   const exponent = currencyExponent(currency);
   const negative = minor < 0;
-  const digits = Math.abs(minor).toString().padStart(exponent + 1, '0');
+  const digits = Math.abs(minor)
+    .toString()
+    .padStart(exponent + 1, '0');
   const body =
     exponent === 0 ? digits : `${digits.slice(0, digits.length - exponent)}.${digits.slice(digits.length - exponent)}`;
   return negative ? `-${body}` : body;

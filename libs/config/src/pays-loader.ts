@@ -76,7 +76,9 @@ function resolveValue(value: unknown, ctx: ResolveCtx): unknown {
     const name = envMatch[1] ?? '';
     const v = ctx.env[name];
     if (v === undefined || v === '') {
-      throw new ConfigError(`${ctx.fullName}: field "${ctx.field}" refers to environment variable ${name}, which is not set`);
+      throw new ConfigError(
+        `${ctx.fullName}: field "${ctx.field}" refers to environment variable ${name}, which is not set`,
+      );
     }
     return v;
   }

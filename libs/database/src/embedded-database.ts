@@ -50,16 +50,17 @@ function takeLock(lockPath: string): void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const holder = Number(readFileSync(lockPath, 'utf8').trim());
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+      if (Number.isInteger(holder) && holder > 0 && (holder === process.pid || isAlive(holder))) {
         throw new Error(
           `the embedded database in ${resolve(lockPath, '..')} is in use by process ${holder}; ` +
             'stop it, use another DATA_DIR, or set DATABASE_URL to share a PostgreSQL server',
+          { cause: err },
         );
       }
       unlinkSync(lockPath); // stale lock of a process that died (kill -9): take it over
     }
   }
-  throw new Error('could not lock the embedded database directory');
+  throw new Error('could not lock the embedded database directory (a stale lock came back)');
 }
 
 function releaseLock(lockPath: string): void {

@@ -62,8 +62,8 @@ const num = (v: unknown): number => {
   if (!Number.isSafeInteger(n)) throw new Error('amount column out of the safe integer range');
   return n;
 };
-const date = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string));
-const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+const date = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string | Date));
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : v === null || v === undefined ? null : JSON.stringify(v));
 
 export function toOrder(r: Row): OrderRecord {
   return {
@@ -155,7 +155,16 @@ export class OrderStore {
          VALUES ($1, $2, $3, $4, $5, 'wait', $6, $7, $8)
          ON CONFLICT (order_id) DO NOTHING
          RETURNING *`,
-        [o.id, o.orderId, o.subject, o.amountMinor, o.currency, o.expireTime, o.notifyUrl, o.metadata === null ? null : JSON.stringify(o.metadata)],
+        [
+          o.id,
+          o.orderId,
+          o.subject,
+          o.amountMinor,
+          o.currency,
+          o.expireTime,
+          o.notifyUrl,
+          o.metadata === null ? null : JSON.stringify(o.metadata),
+        ],
       ),
     );
     return rows[0] ? toOrder(rows[0]) : undefined;
@@ -179,7 +188,15 @@ export class OrderStore {
                 paid_attempt_id = $6, version = version + 1, updated_at = now()
           WHERE id = $1 AND status = ANY($7::varchar[])
           RETURNING *`,
-        [orderPk, facts.channel, facts.payType, facts.channelTradeNo, facts.payTime, facts.attemptId, orderSourcesFor('success')],
+        [
+          orderPk,
+          facts.channel,
+          facts.payType,
+          facts.channelTradeNo,
+          facts.payTime,
+          facts.attemptId,
+          orderSourcesFor('success'),
+        ],
       ),
     );
     return rows[0] ? toOrder(rows[0]) : undefined;
@@ -215,18 +232,36 @@ export class OrderStore {
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', now() + interval '1 minute')
          ON CONFLICT (order_pk, channel) DO NOTHING
          RETURNING *`,
-        [a.id, a.order.id, a.order.orderId, a.channel, a.channelType, a.payType, a.outTradeNo, a.order.amountMinor, a.order.currency],
+        [
+          a.id,
+          a.order.id,
+          a.order.orderId,
+          a.channel,
+          a.channelType,
+          a.payType,
+          a.outTradeNo,
+          a.order.amountMinor,
+          a.order.currency,
+        ],
       ),
     );
     if (inserted[0]) return toAttempt(inserted[0]);
     const rows = rowsOf(
-      await this.m(em).query(`SELECT * FROM payment_attempts WHERE order_pk = $1 AND channel = $2`, [a.order.id, a.channel]),
+      await this.m(em).query(`SELECT * FROM payment_attempts WHERE order_pk = $1 AND channel = $2`, [
+        a.order.id,
+        a.channel,
+      ]),
     );
     if (!rows[0]) throw new Error('attempt vanished after a conflicting insert');
     return toAttempt(rows[0]);
   }
 
-  async recordPayUrl(attemptId: string, payType: string, payUrl: string | null, channelTradeNo: string | null): Promise<void> {
+  async recordPayUrl(
+    attemptId: string,
+    payType: string,
+    payUrl: string | null,
+    channelTradeNo: string | null,
+  ): Promise<void> {
     await this.ds.query(
       `UPDATE payment_attempts SET pay_type = $2, pay_url = $3, channel_trade_no = COALESCE($4, channel_trade_no),
               updated_at = now() WHERE id = $1`,
@@ -241,9 +276,16 @@ export class OrderStore {
     return rows.map(toAttempt);
   }
 
-  async findAttemptByOutTradeNo(channel: string, outTradeNo: string, em?: EntityManager): Promise<AttemptRecord | undefined> {
+  async findAttemptByOutTradeNo(
+    channel: string,
+    outTradeNo: string,
+    em?: EntityManager,
+  ): Promise<AttemptRecord | undefined> {
     const rows = rowsOf(
-      await this.m(em).query(`SELECT * FROM payment_attempts WHERE channel = $1 AND out_trade_no = $2`, [channel, outTradeNo]),
+      await this.m(em).query(`SELECT * FROM payment_attempts WHERE channel = $1 AND out_trade_no = $2`, [
+        channel,
+        outTradeNo,
+      ]),
     );
     return rows[0] ? toAttempt(rows[0]) : undefined;
   }
@@ -272,7 +314,16 @@ export class OrderStore {
     return rows[0] ? toAttempt(rows[0]) : undefined;
   }
 
-  async addOutboxEvent(topic: string, orderId: string, payload: Record<string, unknown>, em: EntityManager): Promise<void> {
-    await em.query(`INSERT INTO outbox_events (topic, order_id, payload) VALUES ($1, $2, $3)`, [topic, orderId, JSON.stringify(payload)]);
+  async addOutboxEvent(
+    topic: string,
+    orderId: string,
+    payload: Record<string, unknown>,
+    em: EntityManager,
+  ): Promise<void> {
+    await em.query(`INSERT INTO outbox_events (topic, order_id, payload) VALUES ($1, $2, $3)`, [
+      topic,
+      orderId,
+      JSON.stringify(payload),
+    ]);
   }
 }

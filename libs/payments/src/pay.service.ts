@@ -107,7 +107,8 @@ export class PayService {
   /** Creates an order; the same orderId with the same parameters answers the existing order. */
   async create(input: CreateOrderInput): Promise<{ order: OrderRecord; created: boolean }> {
     const currency = input.currency ?? 'CNY';
-    if (!isSupportedCurrency(currency)) throw new PayError('INVALID_PARAMS', `unsupported currency: ${currency.slice(0, 8)}`);
+    if (!isSupportedCurrency(currency))
+      throw new PayError('INVALID_PARAMS', `unsupported currency: ${currency.slice(0, 8)}`);
     const money = parseAmount(input.amount, currency);
     const subject = input.subject;
     if (typeof subject !== 'string' || subject.trim() === '' || subject.length > 256) {
@@ -153,7 +154,8 @@ export class PayService {
       const t = Date.parse(input.expireTime);
       if (!Number.isFinite(t)) throw new PayError('INVALID_PARAMS', 'expireTime must be an ISO 8601 date-time');
       if (t <= now.getTime()) throw new PayError('INVALID_PARAMS', 'expireTime must be in the future');
-      if (t > now.getTime() + MAX_TIMEOUT_MINUTES * 60_000) throw new PayError('INVALID_PARAMS', 'expireTime is more than 15 days ahead');
+      if (t > now.getTime() + MAX_TIMEOUT_MINUTES * 60_000)
+        throw new PayError('INVALID_PARAMS', 'expireTime is more than 15 days ahead');
       return new Date(t);
     }
     const minutes = input.timeoutMinutes ?? this.cfg.orderTimeoutMinutes;
@@ -174,7 +176,10 @@ export class PayService {
     const channel = this.registry.resolve(input.channel);
     const payType = channel.resolvePayType(input.payType);
     if (!payType) {
-      throw new PayError('UNKNOWN_PAY_TYPE', `payType ${input.payType.slice(0, 32)} is not one of ${channel.payTypes.join(', ')}, pc, mobile`);
+      throw new PayError(
+        'UNKNOWN_PAY_TYPE',
+        `payType ${input.payType.slice(0, 32)} is not one of ${channel.payTypes.join(', ')}, pc, mobile`,
+      );
     }
     const order = await this.query(orderId);
     if (order.status !== 'wait') throw new PayError('ORDER_STATUS_ERROR', `order is ${order.status}, not payable`);
@@ -211,7 +216,9 @@ export class PayService {
       customerId: input.customerId,
     });
     await this.store.recordPayUrl(attempt.id, payType, info.payUrl ?? null, info.channelTradeNo ?? null);
-    const qrCode = info.qrContent ? await QRCode.toDataURL(info.qrContent, { errorCorrectionLevel: 'M', margin: 1, width: 256 }) : null;
+    const qrCode = info.qrContent
+      ? await QRCode.toDataURL(info.qrContent, { errorCorrectionLevel: 'M', margin: 1, width: 256 })
+      : null;
     return {
       orderId: order.orderId,
       channel: channel.fullName,
@@ -237,7 +244,9 @@ export class PayService {
         await this.syncAttempt(attempt);
       } catch (err) {
         if (!(err instanceof PayError)) throw err;
-        this.logger.warn(`check of ${attempt.channel} for ${orderId} failed: ${err.code} ${JSON.stringify(err.detail ?? {})}`);
+        this.logger.warn(
+          `check of ${attempt.channel} for ${orderId} failed: ${err.code} ${JSON.stringify(err.detail ?? {})}`,
+        );
         firstError ??= err;
       }
     }
@@ -289,7 +298,9 @@ export class PayService {
       case 'already_paid': {
         const snap = await channel.queryPayment(refOf(attempt));
         const applied = await this.store.transaction((em) => this.transitions.apply(attempt, snap, em));
-        return applied.kind === 'paid' || applied.kind === 'already_paid' || applied.kind === 'second_payment' ? 'paid' : 'pending';
+        return applied.kind === 'paid' || applied.kind === 'already_paid' || applied.kind === 'second_payment'
+          ? 'paid'
+          : 'pending';
       }
       case 'too_early':
         return 'pending';

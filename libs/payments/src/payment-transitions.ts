@@ -41,7 +41,11 @@ export class PaymentTransitions {
     }
   }
 
-  private async applyPaid(attempt: AttemptRecord, snap: ChannelTradeSnapshot, em: EntityManager): Promise<ApplyOutcome> {
+  private async applyPaid(
+    attempt: AttemptRecord,
+    snap: ChannelTradeSnapshot,
+    em: EntityManager,
+  ): Promise<ApplyOutcome> {
     if (snap.amount && (snap.amount.minor !== attempt.amountMinor || snap.amount.currency !== attempt.currency)) {
       this.logger.error(
         `amount mismatch on ${attempt.channel} attempt ${attempt.id} of order ${attempt.orderId}: ` +
@@ -56,17 +60,45 @@ export class PaymentTransitions {
     }
     const order = await this.store.markOrderPaid(
       attempt.orderPk,
-      { channel: attempt.channel, payType: attempt.payType, channelTradeNo: moved.channelTradeNo, payTime: paidAt, attemptId: attempt.id },
+      {
+        channel: attempt.channel,
+        payType: attempt.payType,
+        channelTradeNo: moved.channelTradeNo,
+        payTime: paidAt,
+        attemptId: attempt.id,
+      },
       em,
     );
     if (order) {
-      await this.store.addOutboxEvent('order.succeeded', order.orderId, { orderId: order.orderId, attemptId: attempt.id, channel: attempt.channel, amountMinor: order.amountMinor, currency: order.currency }, em);
+      await this.store.addOutboxEvent(
+        'order.succeeded',
+        order.orderId,
+        {
+          orderId: order.orderId,
+          attemptId: attempt.id,
+          channel: attempt.channel,
+          amountMinor: order.amountMinor,
+          currency: order.currency,
+        },
+        em,
+      );
       return { kind: 'paid', order };
     }
     // The order was already paid through another attempt: a second payment of one order. Record it
     // (the money is real) and leave an event for the refund of the surplus.
     this.logger.warn(`second payment of order ${attempt.orderId} through ${attempt.channel} (attempt ${attempt.id})`);
-    await this.store.addOutboxEvent('payment.duplicate', attempt.orderId, { orderId: attempt.orderId, attemptId: attempt.id, channel: attempt.channel, amountMinor: attempt.amountMinor, currency: attempt.currency }, em);
+    await this.store.addOutboxEvent(
+      'payment.duplicate',
+      attempt.orderId,
+      {
+        orderId: attempt.orderId,
+        attemptId: attempt.id,
+        channel: attempt.channel,
+        amountMinor: attempt.amountMinor,
+        currency: attempt.currency,
+      },
+      em,
+    );
     return { kind: 'second_payment', order: await this.store.findOrderByPk(attempt.orderPk, em) };
   }
 }

@@ -31,14 +31,17 @@ export class ErrorFilter implements ExceptionFilter {
   private classify(exception: unknown, req: Request): { code: ErrorCode; message: string } {
     if (exception instanceof PayError) {
       if (exception.detail || exception.status >= 500) {
-        this.logger.warn(`${req.method} ${req.path} ${exception.code}: ${exception.message} ${JSON.stringify(exception.detail ?? {})}`);
+        this.logger.warn(
+          `${req.method} ${req.path} ${exception.code}: ${exception.message} ${JSON.stringify(exception.detail ?? {})}`,
+        );
       }
       return { code: exception.code, message: exception.message };
     }
     const parserType = (exception as { type?: unknown }).type;
     if (parserType === 'entity.too.large') return { code: 'PAYLOAD_TOO_LARGE', message: 'request body is too large' };
-    if (parserType === 'entity.parse.failed') return { code: 'INVALID_PARAMS', message: 'request body is not valid JSON' };
-    if (typeof parserType === 'string' && parserType.startsWith('charset') ) {
+    if (parserType === 'entity.parse.failed')
+      return { code: 'INVALID_PARAMS', message: 'request body is not valid JSON' };
+    if (typeof parserType === 'string' && parserType.startsWith('charset')) {
       return { code: 'INVALID_PARAMS', message: 'unsupported charset' };
     }
     if (exception instanceof HttpException) {
@@ -50,7 +53,9 @@ export class ErrorFilter implements ExceptionFilter {
       if (status === 429) return { code: 'RATE_LIMITED', message: 'too many requests' };
       if (status < 500) return { code: 'INVALID_PARAMS', message: exception.message };
     }
-    this.logger.error(`${req.method} ${req.path} failed: ${exception instanceof Error ? (exception.stack ?? exception.message) : String(exception)}`);
+    this.logger.error(
+      `${req.method} ${req.path} failed: ${exception instanceof Error ? (exception.stack ?? exception.message) : String(exception)}`,
+    );
     return { code: 'INTERNAL_ERROR', message: 'internal error' };
   }
 }
@@ -59,12 +64,7 @@ export class ErrorFilter implements ExceptionFilter {
  * Express error handler for what fails before Nest routes a request (the body parsers): the same
  * JSON error shape as the filter.
  */
-export function bodyParserErrorHandler(
-  err: unknown,
-  req: Request,
-  res: Response,
-  next: (err?: unknown) => void,
-): void {
+export function bodyParserErrorHandler(err: unknown, req: Request, res: Response, next: (err?: unknown) => void): void {
   if (res.headersSent) {
     next(err);
     return;

@@ -44,13 +44,14 @@ export class IdempotencyInterceptor implements NestInterceptor {
   }
 
   private async run(req: Request, res: Response, key: string, next: CallHandler): Promise<unknown> {
-    if (!KEY_PATTERN.test(key)) throw new PayError('INVALID_PARAMS', 'Idempotency-Key must be 1 to 255 printable ASCII characters');
+    if (!KEY_PATTERN.test(key))
+      throw new PayError('INVALID_PARAMS', 'Idempotency-Key must be 1 to 255 printable ASCII characters');
     const principal = principalOf(req)?.label ?? 'anonymous';
     const hash = createHash('sha256')
       .update(`${req.method} ${req.originalUrl.split('?')[0] ?? ''}\n${canonical(req.body ?? null)}`)
       .digest('hex');
     const ttlHours = this.cfg.idempotencyTtlHours;
-    const claimed = (await this.ds.query(
+    const claimed = await this.ds.query<unknown[]>(
       `INSERT INTO idempotency_keys (principal, idem_key, request_hash, state, expires_at)
        VALUES ($1, $2, $3, 'running', now() + make_interval(hours => $4))
        ON CONFLICT (principal, idem_key) DO UPDATE
@@ -59,12 +60,14 @@ export class IdempotencyInterceptor implements NestInterceptor {
          WHERE idempotency_keys.expires_at < now()
        RETURNING idem_key`,
       [principal, key, hash, ttlHours],
-    )) as unknown[];
+    );
     if (claimed.length === 0) {
-      const rows = (await this.ds.query(
+      const rows = await this.ds.query<
+        { request_hash: string; state: string; response_status: number | null; response_body: unknown }[]
+      >(
         `SELECT request_hash, state, response_status, response_body FROM idempotency_keys WHERE principal = $1 AND idem_key = $2`,
         [principal, key],
-      )) as { request_hash: string; state: string; response_status: number | null; response_body: unknown }[];
+      );
       const row = rows[0];
       if (!row) throw new PayError('IDEMPOTENCY_KEY_IN_USE', 'this Idempotency-Key is being processed; retry shortly');
       if (row.request_hash !== hash) {
@@ -82,7 +85,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
       return row.response_body;
     }
     try {
-      const result = await lastValueFrom(next.handle(), { defaultValue: undefined });
+      const result: unknown = await lastValueFrom(next.handle(), { defaultValue: undefined });
       await this.finish(principal, key, res.statusCode, result);
       return result;
     } catch (err) {
@@ -102,4 +105,3 @@ export class IdempotencyInterceptor implements NestInterceptor {
     );
   }
 }
-

@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Param, Post, Res, UseInterceptors } fr
 import type { Response } from 'express';
 import { PayService, type OrderView, type PayInfoView, toOrderView } from '#payments';
 import { Roles, SERVICE_ROLES } from './auth.guard.js';
-import { CheckDto, CreateOrderDto, EmptyDto, PayDto } from './dto/order.dto.js';
+import { CheckDto, CreateOrderDto, PayDto } from './dto/order.dto.js';
 import { IdempotencyInterceptor } from './idempotency.interceptor.js';
 
 /** The service API of API.md §4. */
@@ -39,7 +39,7 @@ export class OrdersController {
 
   @Post(':orderId/cancel')
   @HttpCode(200)
-  async cancel(@Param('orderId') orderId: string, @Body() _dto: EmptyDto): Promise<OrderView> {
+  async cancel(@Param('orderId') orderId: string): Promise<OrderView> {
     return toOrderView(await this.pay.cancel(orderId));
   }
 }

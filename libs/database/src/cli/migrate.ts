@@ -10,7 +10,7 @@ const ds = new DataSource(prepared.options);
 await ds.initialize();
 try {
   const applied = await runMigrations(ds, prepared.embedded !== undefined);
-  console.log(applied.length ? `applied: ${applied.join(', ')}` : 'no pending migrations');
+  process.stdout.write(`${applied.length ? `applied: ${applied.join(', ')}` : 'no pending migrations'}\n`);
 } finally {
   await ds.destroy();
   await prepared.embedded?.close();

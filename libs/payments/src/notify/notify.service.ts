@@ -78,10 +78,15 @@ export class NotifyService {
     const attempt = await this.store.findAttemptByOutTradeNo(channel, n.outTradeNo, em);
     if (!attempt) return { verdict: 'unknown_order', detail: 'no attempt with that out_trade_no' };
     if (n.status === 'paid') {
-      if (!n.amount) return { verdict: 'amount_mismatch', detail: 'a payment notify without an amount', orderId: attempt.orderId };
+      if (!n.amount)
+        return { verdict: 'amount_mismatch', detail: 'a payment notify without an amount', orderId: attempt.orderId };
       if (n.amount.minor !== attempt.amountMinor || n.amount.currency !== attempt.currency) {
         this.logger.error(`notify amount mismatch for ${attempt.orderId}: ${n.amount.minor} ${n.amount.currency}`);
-        return { verdict: 'amount_mismatch', detail: `${n.amount.minor} ${n.amount.currency}`, orderId: attempt.orderId };
+        return {
+          verdict: 'amount_mismatch',
+          detail: `${n.amount.minor} ${n.amount.currency}`,
+          orderId: attempt.orderId,
+        };
       }
     }
     const outcome = await this.transitions.apply(attempt, n, em);
@@ -134,7 +139,7 @@ export class NotifyService {
         channel ?? null,
         hash,
         JSON.stringify(headers),
-        raw.body.toString('utf8').replace(/\u0000/g, ''),
+        raw.body.toString('utf8').replaceAll('\u0000', ''),
         verdict,
         detail?.slice(0, 256) ?? null,
         orderId ?? null,

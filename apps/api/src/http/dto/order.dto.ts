@@ -1,6 +1,5 @@
 import {
   Allow,
-
   IsInt,
   IsISO8601,
   IsObject,
@@ -21,12 +20,20 @@ export class CreateOrderDto {
   @IsString() @Length(1, 256) subject: string;
   /** Number or decimal string; parsed strictly by parseAmount (INVALID_AMOUNT on anything else). */
   @Allow() amount: unknown;
-  @IsOptional() @IsString() @Matches(ORDER_ID_PATTERN, { message: 'orderId must be 6 to 32 characters of letters, digits, _ and -' })
+  @IsOptional()
+  @IsString()
+  @Matches(ORDER_ID_PATTERN, { message: 'orderId must be 6 to 32 characters of letters, digits, _ and -' })
   orderId?: string;
-  @IsOptional() @IsString() @Matches(/^[A-Z]{3}$/, { message: 'currency must be an ISO 4217 code such as CNY' }) currency?: string;
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Z]{3}$/, { message: 'currency must be an ISO 4217 code such as CNY' })
+  currency?: string;
   @IsOptional() @IsInt() @Min(1) @Max(21600) timeoutMinutes?: number;
   @IsOptional() @IsISO8601({ strict: true }) expireTime?: string;
-  @IsOptional() @IsUrl({ protocols: ['http', 'https'], require_tld: false, require_protocol: true }) @MaxLength(1024) notifyUrl?: string;
+  @IsOptional()
+  @IsUrl({ protocols: ['http', 'https'], require_tld: false, require_protocol: true })
+  @MaxLength(1024)
+  notifyUrl?: string;
   @IsOptional() @IsObject() metadata?: Record<string, unknown>;
 }
 
@@ -35,7 +42,10 @@ export class PayDto {
   @IsString() @Length(1, 32) payType: string;
   @IsOptional() @IsString() @Length(1, 128) openid?: string;
   @IsOptional() @IsIP() clientIp?: string;
-  @IsOptional() @IsUrl({ protocols: ['http', 'https'], require_tld: false, require_protocol: true }) @MaxLength(1024) returnUrl?: string;
+  @IsOptional()
+  @IsUrl({ protocols: ['http', 'https'], require_tld: false, require_protocol: true })
+  @MaxLength(1024)
+  returnUrl?: string;
   @IsOptional() @IsString() @Length(1, 256) authCode?: string;
   @IsOptional() @IsString() @Length(1, 64) customerId?: string;
 }
@@ -43,8 +53,6 @@ export class PayDto {
 export class CheckDto {
   @IsOptional() @IsString() @Length(1, 64) channel?: string;
 }
-
-export class EmptyDto {}
 
 /** The seeds' argument names for the PaySvc facade (API.md §5). */
 export class FacadeOrderIdDto {
@@ -58,7 +66,10 @@ export class FacadeGetPayUrlDto {
   @IsString() @Length(1, 32) payType: string;
   @IsOptional() @IsString() @Length(1, 128) openid?: string;
   @IsOptional() @IsIP() clientIp?: string;
-  @IsOptional() @IsUrl({ protocols: ['http', 'https'], require_tld: false, require_protocol: true }) @MaxLength(1024) returnUrl?: string;
+  @IsOptional()
+  @IsUrl({ protocols: ['http', 'https'], require_tld: false, require_protocol: true })
+  @MaxLength(1024)
+  returnUrl?: string;
   @IsOptional() @IsString() @Length(1, 256) authCode?: string;
   @IsOptional() @IsString() @Length(1, 64) customerId?: string;
 }
