@@ -1,0 +1,91 @@
+import { Clock, ConfigError, Secret, SystemClock } from '#common';
+import type { ChannelInstanceConfig, ChannelProvider, NotifyReply, RawNotify } from '../channel.interface.js';
+import { WechatPayChannel, wechatNotifyReply, type WechatPaySettings } from './wechatpay.channel.js';
+import { isWechatSignType } from './wechatpay.signer.js';
+import { parseWechatXml } from './wechatpay.xml.js';
+
+export const WECHATPAY_DEFAULT_BASE_URL = 'https://api.mch.weixin.qq.com';
+
+/**
+ * Builds WeChat Pay (API v2) instances from `pays/<folder>` configs (API.md §2): `appId`, `mchId`,
+ * `apiKey` (32 characters), optional `signType` (`MD5` default, or `HMAC-SHA256`), `baseUrl`,
+ * `pfx`/`pfxPath`. A ConfigError names the instance and the field, never the value.
+ */
+export class WechatPayProvider implements ChannelProvider {
+  readonly type = 'pays.WechatPayType' as const;
+
+  constructor(private readonly clock: Clock = new SystemClock()) {}
+
+  createInstance(instance: ChannelInstanceConfig): WechatPayChannel {
+    return new WechatPayChannel(parseWechatPaySettings(instance), this.clock);
+  }
+
+  /** `${appid}|${mch_id}` read from the XML without trusting it; undefined when it cannot be read. */
+  notifyKeyOf(raw: RawNotify): string | undefined {
+    try {
+      const f = parseWechatXml(raw.body);
+      const appid = f['appid'];
+      const mchId = f['mch_id'];
+      return appid && mchId ? `${appid}|${mchId}` : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  rejectReply(): NotifyReply {
+    return wechatNotifyReply('rejected');
+  }
+}
+
+/** Static validation of one instance's config (exported for tests and the config loader's dry run). */
+export function parseWechatPaySettings(instance: ChannelInstanceConfig): WechatPaySettings {
+  const c = instance.config;
+  const where = (field: string): string => `${instance.fullName}: config.${field}`;
+  const str = (field: string, required: boolean): string | undefined => {
+    const v = Object.hasOwn(c, field) ? c[field] : undefined;
+    if (v === undefined || v === null || v === '') {
+      if (required) throw new ConfigError(`${where(field)} is required`);
+      return undefined;
+    }
+    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return String(v); // a numeric mchId in JSON
+    if (typeof v !== 'string') throw new ConfigError(`${where(field)} must be a string`);
+    if (v.trim() !== v) throw new ConfigError(`${where(field)} has leading or trailing whitespace`);
+    return v;
+  };
+
+  const appId = str('appId', true) as string;
+  if (appId.length > 32 || !/^[A-Za-z0-9_-]+$/.test(appId))
+    throw new ConfigError(`${where('appId')} is not a valid appid`);
+  const mchId = str('mchId', true) as string;
+  if (mchId.length > 32 || !/^[A-Za-z0-9_-]+$/.test(mchId))
+    throw new ConfigError(`${where('mchId')} is not a valid mch_id`);
+  const apiKey = str('apiKey', true) as string;
+  if (apiKey.length !== 32 || !/^[\x21-\x7e]+$/.test(apiKey)) {
+    throw new ConfigError(`${where('apiKey')} must be the 32-character API v2 key`);
+  }
+  const signTypeRaw = str('signType', false) ?? 'MD5';
+  if (!isWechatSignType(signTypeRaw)) throw new ConfigError(`${where('signType')} must be MD5 or HMAC-SHA256`);
+  const baseUrlRaw = str('baseUrl', false) ?? WECHATPAY_DEFAULT_BASE_URL;
+  let baseUrl: string;
+  try {
+    const u = new URL(baseUrlRaw);
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error('protocol');
+    if (u.search || u.hash || u.username || u.password) throw new Error('extras');
+    baseUrl = u.toString().replace(/\/+$/, '');
+  } catch {
+    throw new ConfigError(`${where('baseUrl')} must be an absolute http(s) URL without query or credentials`);
+  }
+  const pfx = str('pfx', false);
+  const pfxPath = str('pfxPath', false);
+  return {
+    fullName: instance.fullName,
+    title: instance.title,
+    appId,
+    mchId,
+    apiKey: new Secret(apiKey),
+    signType: signTypeRaw,
+    baseUrl,
+    ...(pfx !== undefined ? { pfx: new Secret(pfx) } : {}),
+    ...(pfxPath !== undefined ? { pfxPath } : {}),
+  };
+}

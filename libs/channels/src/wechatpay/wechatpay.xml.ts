@@ -1,0 +1,124 @@
+import xml2js from 'xml2js';
+import { PayError } from '#common';
+
+/**
+ * The flat `<xml><field>value</field>…</xml>` documents of WeChat Pay API v2 (PROTOCOLS.md §2.1), parsed
+ * defensively (§2.10): XXE and entity expansion are refused before the parser sees the body, the
+ * structure must be exactly one `<xml>` root holding leaf elements, and every value stays the string it
+ * was on the wire (`4200000000000000000000000000` and `0.10` are not numbers).
+ */
+
+/** Largest body accepted (bytes). WeChat documents are a few hundred bytes; notifications a few KiB. */
+export const WECHAT_XML_MAX_BYTES = 64 * 1024;
+
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+/** An XML name as WeChat uses them (ASCII); also keeps xml2js' own `#text`/`@attrs` keys out. */
+const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+// xml2js' char/attr keys, chosen so they can never be XML element names.
+const CHARKEY = '#text';
+const ATTRKEY = '@attrs';
+
+function refuse(reason: string): PayError {
+  return new PayError('INVALID_PARAMS', 'malformed WeChat Pay XML', { reason });
+}
+
+function decode(body: Buffer | string): string {
+  if (typeof body === 'string') {
+    if (Buffer.byteLength(body, 'utf8') > WECHAT_XML_MAX_BYTES) throw refuse('body too large');
+    return body;
+  }
+  if (body.length > WECHAT_XML_MAX_BYTES) throw refuse('body too large');
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    throw refuse('body is not UTF-8');
+  }
+}
+
+/** Checks the overall shape on the text itself: one `<xml>` root, nothing after it. */
+function checkShape(text: string): void {
+  if (/<!DOCTYPE/i.test(text) || /<!ENTITY/i.test(text)) throw refuse('DTD or entity declaration');
+  // Without CDATA sections and comments, every remaining '<' is markup (a '<' in text must be escaped).
+  const markup = text.replace(/<!\[CDATA\[[\s\S]*?\]\]>/g, '').replace(/<!--[\s\S]*?-->/g, '');
+  const roots = markup.match(/<xml[\s/>]/g) ?? [];
+  if (roots.length !== 1) throw refuse('the document must have exactly one <xml> element');
+  const end = markup.indexOf('</xml>');
+  if (end < 0 || markup.slice(end + '</xml>'.length).trim() !== '') throw refuse('content after the root element');
+}
+
+function runXml2js(text: string): unknown {
+  const parser = new xml2js.Parser({
+    explicitArray: false,
+    explicitRoot: true,
+    async: false,
+    strict: true,
+    trim: false,
+    normalize: false,
+    emptyTag: '',
+    charkey: CHARKEY,
+    attrkey: ATTRKEY,
+    // No valueProcessors/attrValueProcessors: parseNumbers/parseBooleans are never applied.
+  });
+  let calls = 0;
+  let failed: unknown;
+  let result: unknown;
+  try {
+    parser.parseString(text, (err: Error | null, value: unknown) => {
+      calls += 1;
+      if (err) failed = err;
+      else result = value;
+    });
+  } catch (err) {
+    failed = err;
+  }
+  if (failed !== undefined || calls !== 1) throw refuse('not well-formed XML');
+  return result;
+}
+
+/**
+ * Parses a WeChat Pay v2 XML body into a prototype-less `field -> string` record. Throws
+ * PayError('INVALID_PARAMS') on: a DOCTYPE or ENTITY declaration (any case), more than 64 KiB, invalid
+ * UTF-8, malformed XML, a root other than `<xml>`, attributes, nested or repeated elements, mixed
+ * content, and the keys `__proto__`, `constructor` and `prototype`.
+ */
+export function parseWechatXml(body: Buffer | string): Record<string, string> {
+  const text = decode(body);
+  checkShape(text);
+  const parsed = runXml2js(text);
+  if (parsed === null || typeof parsed !== 'object') throw refuse('empty document');
+  const top = Object.keys(parsed);
+  if (top.length !== 1 || top[0] !== 'xml') throw refuse('the root element must be <xml>');
+  const root: unknown = (parsed as Record<string, unknown>)['xml'];
+  const out = Object.create(null) as Record<string, string>;
+  if (root === '') return out; // <xml></xml>
+  if (root === null || typeof root !== 'object' || Array.isArray(root)) throw refuse('the root must hold elements');
+  for (const key of Object.getOwnPropertyNames(root)) {
+    if (FORBIDDEN_KEYS.has(key)) throw refuse('forbidden field name');
+    if (!FIELD_NAME.test(key)) throw refuse('attributes, text or an invalid name in the root');
+    const value: unknown = (root as Record<string, unknown>)[key];
+    if (typeof value !== 'string') throw refuse('nested, repeated or attributed element');
+    out[key] = value;
+  }
+  return out;
+}
+
+/** Wraps a value in CDATA; a `]]>` inside is split across two sections so it cannot end the section. */
+function cdata(value: string): string {
+  return `<![CDATA[${value.split(']]>').join(']]]]><![CDATA[>')}]]>`;
+}
+
+/**
+ * Builds `<xml><k><![CDATA[v]]></k>…</xml>` from flat fields (undefined/null skipped, insertion order).
+ * Throws on an invalid field name; never on a value.
+ */
+export function buildWechatXml(fields: Readonly<Record<string, string | number | undefined | null>>): string {
+  let xml = '<xml>';
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined || value === null) continue;
+    if (!FIELD_NAME.test(key) || FORBIDDEN_KEYS.has(key) || /^xml/i.test(key)) {
+      throw new Error(`invalid WeChat Pay XML field name: ${key}`);
+    }
+    xml += `<${key}>${cdata(String(value))}</${key}>`;
+  }
+  return `${xml}</xml>`;
+}
