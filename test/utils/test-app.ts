@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
+import type { Clock } from '#common';
 import { type ApiKey, type AppConfig, loadAppConfig } from '#config';
 import { type ChannelInstanceConfig, channelProviders } from '#channels';
 import { PublicUrl } from '#payments';
@@ -53,6 +54,8 @@ export interface BootOptions {
   readonly instances?: ChannelInstanceConfig[];
   readonly dataDir?: string;
   readonly notifyRetryDelaysMs?: number[];
+  readonly wechatMinCloseAgeMs?: number;
+  readonly clock?: Clock;
 }
 
 /**
@@ -76,6 +79,7 @@ export async function bootApp(opts: BootOptions = {}): Promise<TestApp> {
       : (await import('#sandbox')).startSandbox({
           baseUrl,
           notifyRetryDelaysMs: opts.notifyRetryDelaysMs ?? [100, 200, 400, 800, 1600],
+          ...(opts.wechatMinCloseAgeMs === undefined ? {} : { wechatMinCloseAgeMs: opts.wechatMinCloseAgeMs }),
         });
   const app = await createApiApp({
     config,
@@ -83,6 +87,7 @@ export async function bootApp(opts: BootOptions = {}): Promise<TestApp> {
     channelProviders: channelProviders(),
     instances: [...(opts.instances ?? []), ...(sandbox?.instances ?? [])],
     mounts: sandbox?.mounts,
+    clock: opts.clock,
     logger: ['error'],
   });
   await app.listen(port, '127.0.0.1');

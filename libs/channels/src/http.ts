@@ -24,13 +24,14 @@ export async function channelPost(
   try {
     res = await fetch(url, { method: 'POST', body, headers, signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
-    const name = err instanceof Error ? err.name : '';
+    // Read the name without instanceof: fetch's errors may come from another realm (Jest vm modules).
+    const name = (err as { name?: unknown } | null)?.name;
     if (name === 'TimeoutError' || name === 'AbortError') {
       throw new PayError('CHANNEL_TIMEOUT', 'the payment channel did not answer in time', { url: hostOf(url) });
     }
     throw new PayError('CHANNEL_ERROR', 'the payment channel could not be reached', {
       url: hostOf(url),
-      cause: err instanceof Error ? err.message : String(err),
+      cause: String((err as { message?: unknown } | null)?.message ?? err),
     });
   }
   const text = await res.text();

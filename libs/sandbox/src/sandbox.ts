@@ -22,6 +22,8 @@ export interface SandboxOptions {
   /** The public base URL of the api app that mounts the simulators under `/sandbox/...`. */
   readonly baseUrl: string;
   readonly notifyRetryDelaysMs?: number[];
+  /** WeChat refuses closeorder in an order's first five minutes; tests shorten that. */
+  readonly wechatMinCloseAgeMs?: number;
 }
 
 /**
@@ -33,7 +35,11 @@ export function startSandbox(opts: SandboxOptions): Sandbox {
   const base = opts.baseUrl.replace(/\/+$/, '');
   const retry = opts.notifyRetryDelaysMs ? { notifyRetryDelaysMs: opts.notifyRetryDelaysMs } : {};
   const alipay = createAlipaySandbox({ baseUrl: `${base}/sandbox/alipay`, ...retry });
-  const wechatpay = createWechatPaySandbox({ baseUrl: `${base}/sandbox/wechatpay`, ...retry });
+  const wechatpay = createWechatPaySandbox({
+    baseUrl: `${base}/sandbox/wechatpay`,
+    ...retry,
+    ...(opts.wechatMinCloseAgeMs === undefined ? {} : { minCloseAgeMs: opts.wechatMinCloseAgeMs }),
+  });
   const alipayplus = createAlipayPlusSandbox({ baseUrl: `${base}/sandbox/alipayplus`, ...retry });
   return {
     instances: [alipay.instance, wechatpay.instance, alipayplus.instance],

@@ -488,10 +488,14 @@ describe('WechatPayChannel.verifyNotify and notifyReply', () => {
     expect((await channel('HMAC-SHA256').verifyNotify(raw(signedXml(fields, 'HMAC-SHA256')))).status).toBe('paid');
   });
 
-  it('a FAIL result is failed, deduplicated by out_trade_no and result', async () => {
+  it('a correctly signed result_code=FAIL notification is refused: only orderquery fails an attempt', async () => {
     const { transaction_id: _t, time_end: _e, ...rest } = base;
-    const v = await channel().verifyNotify(raw(signedXml({ ...rest, result_code: 'FAIL', err_code: 'X' })));
-    expect(v).toMatchObject({ status: 'failed', dedupeKey: 'D20240501120000123456|FAIL' });
+    await expect(
+      channel().verifyNotify(raw(signedXml({ ...rest, result_code: 'FAIL', err_code: 'X' }))),
+    ).rejects.toMatchObject({
+      code: 'INVALID_PARAMS',
+      message: expect.stringContaining('result_code FAIL'),
+    });
   });
 
   it('fee_type defaults to CNY', async () => {

@@ -268,6 +268,9 @@ export class WechatPayChannel implements PaymentChannel {
     if (!outTradeNo) throw invalid('the notification has no out_trade_no');
     const resultCode = f['result_code'];
     if (resultCode !== 'SUCCESS' && resultCode !== 'FAIL') throw invalid('the notification has no valid result_code');
+    // WeChat notifies successful payments. A result_code=FAIL notification is refused and changes nothing:
+    // whether the payer can still pay is for orderquery to say, not for a notification.
+    if (resultCode === 'FAIL') throw invalid('the notification reports result_code FAIL: not applied');
     const transactionId = f['transaction_id'] || undefined;
     const amount = moneyOfFee(f['total_fee'], f['fee_type']);
     if (f['total_fee'] !== undefined && amount === undefined) throw invalid('the notification amount is invalid');

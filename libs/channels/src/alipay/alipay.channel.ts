@@ -1,0 +1,378 @@
+import { gmt8Dashed, PayError } from '#common';
+import type {
+  AttemptInput,
+  AttemptRef,
+  ChannelPayInfo,
+  ChannelTradeSnapshot,
+  CloseOutcome,
+  NotifyReply,
+  PaymentChannel,
+  RawNotify,
+  VerifiedNotify,
+} from '../channel.interface.js';
+import { channelPost, CHANNEL_HTTP_TIMEOUT_MS } from '../http.js';
+import {
+  ALIPAY_METHODS,
+  ALIPAY_PAY_TYPES,
+  ALIPAY_URL_PARAMS,
+  autoSubmitForm,
+  fromYuan,
+  isRetryableFailure,
+  mapTradeStatus,
+  parseFormBody,
+  parseGmt8,
+  resolveAlipayPayType,
+  str,
+  timeExpire,
+  timeoutExpress,
+  toYuan,
+} from './alipay.mapper.js';
+import type { AlipaySigner } from './alipay.signer.js';
+
+export const ALIPAY_PRODUCTION_GATEWAY = 'https://openapi.alipay.com/gateway.do';
+
+export interface AlipayChannelOptions {
+  readonly fullName: string;
+  readonly title: string;
+  readonly appId: string;
+  readonly signer: AlipaySigner;
+  readonly gatewayUrl: string;
+  /** When set, a notify for another seller is refused (§1.9 business checks). */
+  readonly sellerId?: string;
+  /** Time source for `timestamp` and `timeout_express`. */
+  readonly now?: () => Date;
+  readonly timeoutMs?: number;
+}
+
+/** A gateway answer whose signature checked out. */
+interface GatewayAnswer {
+  readonly method: string;
+  readonly node: Readonly<Record<string, unknown>>;
+  readonly ok: boolean;
+  readonly code: string | undefined;
+  readonly subCode: string | undefined;
+}
+
+const TEXT_PLAIN = 'text/plain; charset=utf-8';
+
+/**
+ * One configured Alipay app (OpenAPI v2, RSA2). A pure adapter: it speaks the wire format of
+ * PROTOCOLS.md §1 and never touches the database.
+ */
+export class AlipayChannel implements PaymentChannel {
+  readonly type = 'pays.AliPayType' as const;
+  readonly payTypes: readonly string[] = ALIPAY_PAY_TYPES;
+  readonly fullName: string;
+  readonly title: string;
+  readonly notifyKey: string;
+
+  readonly #appId: string;
+  readonly #signer: AlipaySigner;
+  readonly #gatewayUrl: string;
+  readonly #sellerId: string | undefined;
+  readonly #now: () => Date;
+  readonly #timeoutMs: number;
+
+  constructor(options: AlipayChannelOptions) {
+    this.fullName = options.fullName;
+    this.title = options.title;
+    this.#appId = options.appId;
+    this.notifyKey = options.appId;
+    this.#signer = options.signer;
+    this.#gatewayUrl = options.gatewayUrl;
+    this.#sellerId = options.sellerId;
+    this.#now = options.now ?? (() => new Date());
+    this.#timeoutMs = options.timeoutMs ?? CHANNEL_HTTP_TIMEOUT_MS;
+  }
+
+  resolvePayType(payType: string): string | undefined {
+    return resolveAlipayPayType(payType);
+  }
+
+  /** Alipay is given the orderId itself: one out_trade_no per order, whatever the attempt. */
+  outTradeNoFor(orderId: string, _attemptId?: string): string {
+    return orderId;
+  }
+
+  async createPayment(input: AttemptInput): Promise<ChannelPayInfo> {
+    const totalAmount = toYuan(input.amount);
+    const now = this.#now();
+    switch (resolveAlipayPayType(input.payType)) {
+      case 'PRE_PAY': {
+        const answer = await this.#call(
+          ALIPAY_METHODS.precreate,
+          {
+            out_trade_no: input.outTradeNo,
+            total_amount: totalAmount,
+            subject: input.subject,
+            timeout_express: timeoutExpress(input.expireTime, now),
+          },
+          { notify_url: input.notifyUrl },
+        );
+        if (!answer.ok) throw this.#failure(answer);
+        const qrCode = str(answer.node, 'qr_code');
+        const echoed = str(answer.node, 'out_trade_no');
+        if (!qrCode || (echoed !== undefined && echoed !== input.outTradeNo)) {
+          throw new PayError('CHANNEL_ERROR', 'the payment channel answer lacks a QR code', {
+            method: answer.method,
+          });
+        }
+        return { payUrl: qrCode, qrContent: qrCode };
+      }
+      case 'WAP_PAY':
+        return this.#pageRequest(
+          ALIPAY_METHODS.wapPay,
+          {
+            out_trade_no: input.outTradeNo,
+            product_code: 'QUICK_WAP_WAY',
+            total_amount: totalAmount,
+            subject: input.subject,
+            time_expire: timeExpire(input.expireTime),
+            ...(input.returnUrl ? { quit_url: input.returnUrl } : {}),
+          },
+          input,
+        );
+      case 'PAGE_PAY':
+        return this.#pageRequest(
+          ALIPAY_METHODS.pagePay,
+          {
+            out_trade_no: input.outTradeNo,
+            product_code: 'FAST_INSTANT_TRADE_PAY',
+            total_amount: totalAmount,
+            subject: input.subject,
+            timeout_express: timeoutExpress(input.expireTime, now),
+          },
+          input,
+        );
+      case undefined:
+        throw new PayError('UNKNOWN_PAY_TYPE', `unknown Alipay payType: ${input.payType.slice(0, 32)}`);
+    }
+  }
+
+  async queryPayment(ref: AttemptRef): Promise<ChannelTradeSnapshot> {
+    const answer = await this.#call(ALIPAY_METHODS.query, { out_trade_no: ref.outTradeNo });
+    if (!answer.ok) {
+      if (answer.subCode === 'ACQ.TRADE_NOT_EXIST') return { status: 'not_found', raw: answer.subCode };
+      throw this.#failure(answer);
+    }
+    const tradeStatus = str(answer.node, 'trade_status');
+    const status = mapTradeStatus(tradeStatus);
+    if (status === undefined) {
+      throw new PayError('CHANNEL_ERROR', 'the payment channel sent an unknown trade status', {
+        method: answer.method,
+        trade_status: tradeStatus?.slice(0, 64),
+      });
+    }
+    const totalAmount = answer.node['total_amount'];
+    const amount = fromYuan(totalAmount);
+    if (totalAmount !== undefined && amount === undefined) {
+      throw new PayError('CHANNEL_ERROR', 'the payment channel sent an unreadable amount', { method: answer.method });
+    }
+    const channelTradeNo = str(answer.node, 'trade_no');
+    const paidAt = status === 'paid' ? parseGmt8(answer.node['send_pay_date']) : undefined;
+    return {
+      status,
+      raw: tradeStatus,
+      ...(channelTradeNo ? { channelTradeNo } : {}),
+      ...(amount ? { amount } : {}),
+      ...(paidAt ? { paidAt } : {}),
+    };
+  }
+
+  /**
+   * Closes an unpaid trade (§1.7 alipay.trade.close).
+   *
+   * - ACQ.TRADE_NOT_EXIST: an unscanned precreate, or a page/wap pay never opened: nothing to close.
+   * - ACQ.TRADE_STATUS_ERROR: paid or already closed; a query tells which.
+   * - A system error (20000 / ACQ.SYSTEM_ERROR): the trade's state is unknown, so it is queried first,
+   *   and alipay.trade.cancel is used only while the query says WAIT_BUYER_PAY. Decision: cancel is
+   *   never sent on a trade that is paid, or whose state could not be read (the query itself failed):
+   *   cancel REFUNDS a paid trade, which would undo a payment the buyer made. In those cases the error
+   *   is thrown (retryable) and the caller tries again later. If cancel still answers action=refund (the
+   *   buyer paid between our query and the cancel), the money went back to the buyer and the trade is
+   *   closed at Alipay, so the outcome is 'closed', not 'already_paid'.
+   */
+  async closePayment(ref: AttemptRef): Promise<CloseOutcome> {
+    const answer = await this.#call(ALIPAY_METHODS.close, { out_trade_no: ref.outTradeNo });
+    if (answer.ok) return 'closed';
+    if (answer.subCode === 'ACQ.TRADE_NOT_EXIST') return 'not_found';
+    if (answer.subCode === 'ACQ.TRADE_STATUS_ERROR') {
+      const snapshot = await this.queryPayment(ref);
+      switch (snapshot.status) {
+        case 'paid':
+          return 'already_paid';
+        case 'closed':
+          return 'closed';
+        case 'not_found':
+          return 'not_found';
+        case 'pending':
+        case 'failed':
+          throw this.#failure(answer);
+      }
+    }
+    if (!isRetryableFailure(answer.code, answer.subCode)) throw this.#failure(answer);
+
+    // System error: the query may throw too, which leaves the state unknown: no cancel then (see above).
+    const snapshot = await this.queryPayment(ref);
+    switch (snapshot.status) {
+      case 'paid':
+        return 'already_paid';
+      case 'closed':
+        return 'closed';
+      case 'not_found':
+        return 'not_found';
+      case 'failed':
+        throw this.#failure(answer);
+      case 'pending':
+        break;
+    }
+    const cancel = await this.#call(ALIPAY_METHODS.cancel, { out_trade_no: ref.outTradeNo });
+    if (!cancel.ok) {
+      if (cancel.subCode === 'ACQ.TRADE_NOT_EXIST') return 'not_found';
+      throw this.#failure(cancel);
+    }
+    if (str(cancel.node, 'retry_flag') === 'Y') {
+      throw new PayError('CHANNEL_ERROR', 'the payment channel asks to retry the cancel', {
+        method: cancel.method,
+        retryable: true,
+        retry_flag: 'Y',
+      });
+    }
+    return 'closed';
+  }
+
+  verifyNotify(raw: RawNotify): Promise<VerifiedNotify> {
+    // The work is synchronous; a throw inside the executor becomes the rejection.
+    return new Promise((resolve) => resolve(this.#verifyNotify(raw)));
+  }
+
+  #verifyNotify(raw: RawNotify): VerifiedNotify {
+    const params = parseFormBody(raw.body);
+    const sign = params['sign'];
+    if (!sign) throw new PayError('INVALID_PARAMS', 'the notification is not signed');
+    if (params['app_id'] !== this.#appId) {
+      throw new PayError('INVALID_PARAMS', 'the notification is for another app');
+    }
+    const signType = params['sign_type'];
+    if (signType !== undefined && signType !== 'RSA2') {
+      throw new PayError('INVALID_PARAMS', 'the notification uses an unsupported sign_type');
+    }
+    const charset = params['charset'];
+    if (charset !== undefined && charset.toLowerCase() !== 'utf-8') {
+      throw new PayError('INVALID_PARAMS', 'the notification is not UTF-8');
+    }
+    if (!this.#signer.verifyNotify(params)) {
+      throw new PayError('INVALID_PARAMS', 'the notification has a bad signature');
+    }
+    if (this.#sellerId !== undefined && params['seller_id'] !== this.#sellerId) {
+      throw new PayError('INVALID_PARAMS', 'the notification is for another seller');
+    }
+    const outTradeNo = params['out_trade_no'];
+    if (!outTradeNo) throw new PayError('INVALID_PARAMS', 'the notification has no out_trade_no');
+    const tradeStatus = params['trade_status'];
+    const status = mapTradeStatus(tradeStatus);
+    if (status === undefined) {
+      throw new PayError('INVALID_PARAMS', 'the notification has an unknown trade_status', {
+        trade_status: tradeStatus?.slice(0, 64),
+      });
+    }
+    const totalAmount = params['total_amount'];
+    const amount = fromYuan(totalAmount);
+    if (totalAmount !== undefined && amount === undefined) {
+      throw new PayError('INVALID_PARAMS', 'the notification has an unreadable total_amount');
+    }
+    const channelTradeNo = params['trade_no'];
+    const notifyId = params['notify_id'];
+    const paidAt = status === 'paid' ? parseGmt8(params['gmt_payment']) : undefined;
+    return {
+      dedupeKey: notifyId || `${channelTradeNo ?? outTradeNo}:${tradeStatus as string}`,
+      outTradeNo,
+      status,
+      raw: tradeStatus,
+      ...(channelTradeNo ? { channelTradeNo } : {}),
+      ...(amount ? { amount } : {}),
+      ...(paidAt ? { paidAt } : {}),
+    };
+  }
+
+  notifyReply(outcome: 'accepted' | 'rejected'): NotifyReply {
+    return { status: 200, contentType: TEXT_PLAIN, body: outcome === 'accepted' ? 'success' : 'fail' };
+  }
+
+  /** Common parameters plus biz_content, signed (§1.2, §1.3). */
+  #signedParams(
+    method: string,
+    biz: Readonly<Record<string, string>>,
+    extra: Readonly<Record<string, string | undefined>>,
+  ): Record<string, string> {
+    const params: Record<string, string> = {
+      app_id: this.#appId,
+      method,
+      format: 'JSON',
+      charset: 'utf-8',
+      sign_type: 'RSA2',
+      timestamp: gmt8Dashed(this.#now()),
+      version: '1.0',
+      biz_content: JSON.stringify(biz),
+    };
+    // Empty values are never sent: the Node SDK would sign them while the gateway skips them (§1.3).
+    for (const [k, v] of Object.entries(extra)) if (v) params[k] = v;
+    params['sign'] = this.#signer.sign(params);
+    return params;
+  }
+
+  /** Splits signed params like the SDK: common ones into the gateway URL's query, the rest into the body. */
+  #split(params: Readonly<Record<string, string>>): { url: URL; body: Record<string, string> } {
+    const url = new URL(this.#gatewayUrl);
+    const body: Record<string, string> = {};
+    for (const [k, v] of Object.entries(params)) {
+      if (ALIPAY_URL_PARAMS.has(k)) url.searchParams.set(k, v);
+      else body[k] = v;
+    }
+    return { url, body };
+  }
+
+  async #call(
+    method: string,
+    biz: Readonly<Record<string, string>>,
+    extra: Readonly<Record<string, string | undefined>> = {},
+  ): Promise<GatewayAnswer> {
+    const { url, body } = this.#split(this.#signedParams(method, biz, extra));
+    const answer = await channelPost(
+      url.toString(),
+      new URLSearchParams(body).toString(),
+      { 'content-type': 'application/x-www-form-urlencoded;charset=utf-8', accept: 'application/json' },
+      this.#timeoutMs,
+    );
+    if (answer.status !== 200) {
+      throw new PayError('CHANNEL_ERROR', 'the payment channel answered with an HTTP error', {
+        method,
+        httpStatus: answer.status,
+        retryable: answer.status >= 500,
+      });
+    }
+    const verified = this.#signer.verifyResponse(answer.body, method);
+    const code = str(verified.node, 'code');
+    return { method, node: verified.node, ok: code === '10000', code, subCode: str(verified.node, 'sub_code') };
+  }
+
+  #failure(answer: GatewayAnswer): PayError {
+    return new PayError('CHANNEL_ERROR', `the payment channel refused ${answer.method}`, {
+      method: answer.method,
+      code: answer.code,
+      sub_code: answer.subCode,
+      sub_msg: str(answer.node, 'sub_msg')?.slice(0, 512),
+      retryable: isRetryableFailure(answer.code, answer.subCode),
+    });
+  }
+
+  /** page.pay / wap.pay: no server call; a signed auto-submitting form and the same request as a GET URL. */
+  #pageRequest(method: string, biz: Readonly<Record<string, string>>, input: AttemptInput): ChannelPayInfo {
+    const params = this.#signedParams(method, biz, { notify_url: input.notifyUrl, return_url: input.returnUrl });
+    const { url, body } = this.#split(params);
+    const form = autoSubmitForm(url.toString(), body);
+    const getUrl = new URL(url);
+    for (const [k, v] of Object.entries(body)) getUrl.searchParams.set(k, v);
+    return { payUrl: getUrl.toString(), form };
+  }
+}

@@ -1,0 +1,167 @@
+import { formatMinor, gmt8Dashed, parseChannelDecimal, PayError, type Money } from '#common';
+import type { ChannelPaymentStatus } from '../channel.interface.js';
+
+/**
+ * Wire mapping between PayBridge's types and Alipay OpenAPI v2 (PROTOCOLS.md §1). Pure functions only.
+ */
+
+export const ALIPAY_PAY_TYPES = ['PRE_PAY', 'WAP_PAY', 'PAGE_PAY'] as const;
+export type AlipayPayType = (typeof ALIPAY_PAY_TYPES)[number];
+
+/** `pc` → PRE_PAY (QR), `mobile` → WAP_PAY, or one of Alipay's own payTypes (API.md). */
+export function resolveAlipayPayType(payType: string): AlipayPayType | undefined {
+  if (payType === 'pc') return 'PRE_PAY';
+  if (payType === 'mobile') return 'WAP_PAY';
+  return (ALIPAY_PAY_TYPES as readonly string[]).includes(payType) ? (payType as AlipayPayType) : undefined;
+}
+
+export const ALIPAY_METHODS = {
+  precreate: 'alipay.trade.precreate',
+  wapPay: 'alipay.trade.wap.pay',
+  pagePay: 'alipay.trade.page.pay',
+  query: 'alipay.trade.query',
+  close: 'alipay.trade.close',
+  cancel: 'alipay.trade.cancel',
+} as const;
+
+/** Common parameters the SDKs put in the URL query string; everything else goes in the form body (§1.2). */
+export const ALIPAY_URL_PARAMS: ReadonlySet<string> = new Set([
+  'app_id',
+  'method',
+  'format',
+  'charset',
+  'sign_type',
+  'sign',
+  'timestamp',
+  'version',
+  'notify_url',
+  'return_url',
+  'auth_token',
+  'app_auth_token',
+  'app_cert_sn',
+  'alipay_root_cert_sn',
+  'ws_service_url',
+]);
+
+/** Alipay takes CNY only, as a yuan string with exactly 2 decimals (§1.6). */
+export function toYuan(amount: Money): string {
+  if (amount.currency !== 'CNY') {
+    throw new PayError('INVALID_PARAMS', `Alipay takes CNY only, not ${amount.currency.slice(0, 8)}`);
+  }
+  return formatMinor(amount.minor, 'CNY');
+}
+
+/** A yuan string from Alipay ("0.10", "88.88") as Money, or undefined when it is not an exact amount. */
+export function fromYuan(text: unknown): Money | undefined {
+  if (typeof text !== 'string') return undefined;
+  const minor = parseChannelDecimal(text, 'CNY');
+  return minor === undefined ? undefined : { minor, currency: 'CNY' };
+}
+
+const MAX_TIMEOUT_MINUTES = 15 * 24 * 60; // 15d, the largest timeout_express (§1.7)
+
+/**
+ * `timeout_express` in whole minutes until expireTime, rounded down so that Alipay never takes a payment
+ * after PayBridge has timed the order out; at least `1m`, at most `15d` worth of minutes.
+ */
+export function timeoutExpress(expireTime: Date, now: Date): string {
+  const minutes = Math.floor((expireTime.getTime() - now.getTime()) / 60_000);
+  return `${Math.min(MAX_TIMEOUT_MINUTES, Math.max(1, minutes))}m`;
+}
+
+/** `time_expire` for wap.pay: `yyyy-MM-dd HH:mm` in GMT+8, the seconds cut (so never later than expireTime). */
+export function timeExpire(expireTime: Date): string {
+  return gmt8Dashed(expireTime).slice(0, 16);
+}
+
+const GMT8_DATETIME = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/;
+
+/** Parses Alipay's `yyyy-MM-dd HH:mm:ss` (GMT+8) into a Date; undefined if malformed. */
+export function parseGmt8(text: unknown): Date | undefined {
+  if (typeof text !== 'string') return undefined;
+  const m = GMT8_DATETIME.exec(text);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, s] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  const ms = Date.UTC(y, mo - 1, d, h - 8, mi, s);
+  const back = new Date(ms);
+  // Refuse dates that Date.UTC silently rolled over (2019-02-30 and the like).
+  if (gmt8Dashed(back) !== text) return undefined;
+  return back;
+}
+
+/** Alipay trade_status → PayBridge's closed set (§1.7); undefined for a value Alipay does not document. */
+export function mapTradeStatus(status: unknown): ChannelPaymentStatus | undefined {
+  switch (status) {
+    case 'WAIT_BUYER_PAY':
+      return 'pending';
+    case 'TRADE_SUCCESS':
+    case 'TRADE_FINISHED':
+      return 'paid';
+    case 'TRADE_CLOSED':
+      return 'closed';
+    default:
+      return undefined;
+  }
+}
+
+/** Gateway codes and sub_codes that mean "try again later" (§1.8, §1.10). */
+export function isRetryableFailure(code: unknown, subCode: unknown): boolean {
+  return (
+    code === '20000' ||
+    subCode === 'ACQ.SYSTEM_ERROR' ||
+    subCode === 'AQC.SYSTEM_ERROR' ||
+    subCode === 'isp.unknow-error' ||
+    subCode === 'aop.unknow-error'
+  );
+}
+
+const HTML_ESCAPES: Readonly<Record<string, string>> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c);
+}
+
+/**
+ * The auto-submitting form the browser is handed for page/wap pay (the SDK's POST mode of pageExecute):
+ * POST to `action` (the gateway with the common params in its query), one hidden input per remaining
+ * parameter, every value HTML-escaped.
+ */
+export function autoSubmitForm(action: string, fields: Readonly<Record<string, string>>): string {
+  const inputs = Object.entries(fields)
+    .map(([k, v]) => `<input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}" />`)
+    .join('');
+  return (
+    `<form action="${escapeHtml(action)}" method="post" name="alipaysubmit" id="alipaysubmit" accept-charset="utf-8">` +
+    `${inputs}<input type="submit" value="Alipay" style="display:none" /></form>` +
+    `<script>document.forms["alipaysubmit"].submit();</script>`
+  );
+}
+
+/**
+ * Parses an `application/x-www-form-urlencoded` UTF-8 body exactly once (§1.9 pitfall: a second
+ * decodeURIComponent breaks values holding `%`). Refuses a repeated key, which no Alipay notify has.
+ */
+export function parseFormBody(body: Buffer | string): Record<string, string> {
+  const text = typeof body === 'string' ? body : body.toString('utf8');
+  const seen = new Map<string, string>();
+  for (const [k, v] of new URLSearchParams(text)) {
+    if (seen.has(k)) {
+      throw new PayError('INVALID_PARAMS', 'the notification repeats a parameter', { param: k.slice(0, 64) });
+    }
+    seen.set(k, v);
+  }
+  // fromEntries defines own properties, so even a `__proto__` key stays plain data.
+  return Object.fromEntries(seen);
+}
+
+/** A string field of a response node, or undefined. */
+export function str(node: Readonly<Record<string, unknown>>, key: string): string | undefined {
+  const v = node[key];
+  return typeof v === 'string' ? v : undefined;
+}
