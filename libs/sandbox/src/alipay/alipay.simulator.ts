@@ -772,6 +772,16 @@ export class AlipaySimulator {
   // ---------------------------------------------------------------- notify
 
   /** Builds the notify once (one notify_id), delivers it, retries on the schedule until `success`. */
+  /**
+   * The form body of a notify with these fields, signed with the simulator's Alipay key exactly as its
+   * own notifies are (§1.9: signed without sign and sign_type; sign_type=RSA2 travels in the body).
+   * Tests use it to send genuinely signed notifies with chosen contents.
+   */
+  signNotifyBody(fields: Readonly<Record<string, string>>): string {
+    const sign = this.#sign(sortedContent(fields, ['sign', 'sign_type']));
+    return new URLSearchParams({ ...fields, sign_type: 'RSA2', sign }).toString();
+  }
+
   async #notify(trade: AlipaySimTrade): Promise<void> {
     const url = trade.notifyUrl;
     if (!url || this.#closed) return;
@@ -805,9 +815,7 @@ export class AlipaySimulator {
     if (trade.body) fields['body'] = trade.body;
     if (trade.passbackParams) fields['passback_params'] = trade.passbackParams;
     for (const [k, v] of Object.entries(fields)) if (v === '') delete fields[k];
-    // §1.9: signed without sign and sign_type; sign_type=RSA2 travels in the body.
-    const sign = this.#sign(sortedContent(fields, ['sign', 'sign_type']));
-    const body = new URLSearchParams({ ...fields, sign_type: 'RSA2', sign }).toString();
+    const body = this.signNotifyBody(fields);
     await this.#deliver(trade, url, body, fields['notify_id'] as string, fields['trade_status'] as string, 1);
   }
 
