@@ -3,3 +3,4 @@ export * from './channel.tokens.js';
 export * from './channel-registry.js';
 export * from './http.js';
 export * from './providers.js';
+export { clientResultNextStep, type ClientNextStep, type ClientResultStep } from './alipayplus/index.js';

@@ -22,6 +22,7 @@ export interface OrderRecord {
   readonly refundedMinor: number;
   readonly version: number;
   readonly closedReason: string | null;
+  readonly sweepAttempts: number;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
@@ -63,7 +64,8 @@ const num = (v: unknown): number => {
   return n;
 };
 const date = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string | Date));
-const str = (v: unknown): string | null => (typeof v === 'string' ? v : v === null || v === undefined ? null : JSON.stringify(v));
+const str = (v: unknown): string | null =>
+  typeof v === 'string' ? v : v === null || v === undefined ? null : JSON.stringify(v);
 
 export function toOrder(r: Row): OrderRecord {
   return {
@@ -84,6 +86,7 @@ export function toOrder(r: Row): OrderRecord {
     refundedMinor: num(r['refunded_minor']),
     version: Number(r['version']),
     closedReason: str(r['closed_reason']),
+    sweepAttempts: Number(r['sweep_attempts'] ?? 0),
     createdAt: date(r['created_at']) as Date,
     updatedAt: date(r['updated_at']) as Date,
   };
@@ -263,7 +266,7 @@ export class OrderStore {
     channelTradeNo: string | null,
   ): Promise<void> {
     await this.ds.query(
-      `UPDATE payment_attempts SET pay_type = $2, pay_url = $3, channel_trade_no = COALESCE($4, channel_trade_no),
+      `UPDATE payment_attempts SET pay_type = $2, pay_url = $3, channel_trade_no = COALESCE($4::varchar, channel_trade_no),
               updated_at = now() WHERE id = $1`,
       [attemptId, payType, payUrl, channelTradeNo],
     );
@@ -300,10 +303,10 @@ export class OrderStore {
     const rows = rowsOf(
       await this.m(em).query(
         `UPDATE payment_attempts
-            SET status = $2,
-                channel_trade_no = COALESCE($3, channel_trade_no),
-                paid_at = CASE WHEN $2 = 'paid' THEN COALESCE($4, now()) ELSE paid_at END,
-                closed_at = CASE WHEN $2 IN ('closed', 'failed') THEN now() ELSE closed_at END,
+            SET status = $2::varchar,
+                channel_trade_no = COALESCE($3::varchar, channel_trade_no),
+                paid_at = CASE WHEN $2::varchar = 'paid' THEN COALESCE($4::timestamptz, now()) ELSE paid_at END,
+                closed_at = CASE WHEN $2::varchar IN ('closed', 'failed') THEN now() ELSE closed_at END,
                 next_sync_at = NULL,
                 updated_at = now()
           WHERE id = $1 AND status = ANY($5::varchar[])

@@ -11,7 +11,14 @@ import {
   Clock,
 } from '#common';
 import { APP_CONFIG, type AppConfig } from '#config';
-import { type AttemptRef, ChannelRegistry, type JsapiParams, type PaymentChannel } from '#channels';
+import {
+  type AttemptRef,
+  ChannelRegistry,
+  type ClientNextStep,
+  type JsapiParams,
+  type PaymentChannel,
+  clientResultNextStep,
+} from '#channels';
 import { type AttemptRecord, type OrderRecord, OrderStore } from './order-store.js';
 import { type ApplyOutcome, PaymentTransitions } from './payment-transitions.js';
 import { PublicUrl } from './public-url.js';
@@ -305,6 +312,33 @@ export class PayService {
       case 'too_early':
         return 'pending';
     }
+  }
+
+  /**
+   * What the client should do after `my.tradePay` or the PaymentService SPI reported `code`
+   * (docs/client-results.md). The client's word never marks an order paid: codes that may mean a
+   * payment make us ask the channel first, and only the channel's answer can make the order `success`.
+   */
+  async clientResult(
+    orderId: string,
+    code: string,
+  ): Promise<{ order: OrderRecord; next: ClientNextStep; meaning: string }> {
+    const step = clientResultNextStep(code);
+    if (!step) throw new PayError('INVALID_PARAMS', `unknown resultCode ${code.slice(0, 8)}`);
+    let order = await this.query(orderId);
+    if (order.status === 'wait' && step.checkFirst) {
+      try {
+        order = await this.check(orderId);
+      } catch (err) {
+        if (!(err instanceof PayError) || (err.code !== 'CHANNEL_ERROR' && err.code !== 'CHANNEL_TIMEOUT')) throw err;
+        // The wallet could not be asked: the client polls, and the notify or the sync job settles it.
+        return { order, next: 'poll', meaning: `${step.meaning} (the wallet did not answer: poll)` };
+      }
+    }
+    if (order.status === 'success') return { order, next: 'done', meaning: 'the channel confirms the order is paid' };
+    if (order.status !== 'wait')
+      return { order, next: 'done', meaning: `the order is ${order.status}: nothing to pay` };
+    return { order, next: step.next, meaning: step.meaning };
   }
 
   channelOf(fullName: string): PaymentChannel {

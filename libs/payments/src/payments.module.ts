@@ -12,6 +12,8 @@ import { PaymentTransitions } from './payment-transitions.js';
 import { PayService } from './pay.service.js';
 import { PublicUrl } from './public-url.js';
 import { NotifyService } from './notify/notify.service.js';
+import { ScheduleModule } from '@nestjs/schedule';
+import { JobStats, JobsRunner, OrderSyncJob, TimeoutCloserJob } from './jobs/index.js';
 
 export interface PaymentsModuleOptions {
   /** One provider per channel type, given to the registry through the PAYMENT_CHANNELS token. */
@@ -24,9 +26,21 @@ export interface PaymentsModuleOptions {
 @Module({})
 export class PaymentsModule {
   static forRoot(opts: PaymentsModuleOptions): DynamicModule {
-    const exported = [PayService, NotifyService, OrderStore, PaymentTransitions, PublicUrl, ChannelRegistry, Clock];
+    const exported = [
+      PayService,
+      NotifyService,
+      OrderStore,
+      PaymentTransitions,
+      PublicUrl,
+      ChannelRegistry,
+      Clock,
+      JobStats,
+      TimeoutCloserJob,
+      OrderSyncJob,
+    ];
     return {
       module: PaymentsModule,
+      imports: [ScheduleModule.forRoot()],
       providers: [
         { provide: PAYMENT_CHANNELS, useValue: opts.channelProviders },
         { provide: CHANNEL_INSTANCES, useValue: opts.instances },
@@ -37,6 +51,10 @@ export class PaymentsModule {
         PayService,
         NotifyService,
         PublicUrl,
+        JobStats,
+        TimeoutCloserJob,
+        OrderSyncJob,
+        JobsRunner,
       ],
       exports: exported,
     };

@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Param, Post, Res, UseInterceptors } fr
 import type { Response } from 'express';
 import { PayService, type OrderView, type PayInfoView, toOrderView } from '#payments';
 import { Roles, SERVICE_ROLES } from './auth.guard.js';
-import { CheckDto, CreateOrderDto, PayDto } from './dto/order.dto.js';
+import { CheckDto, ClientResultDto, CreateOrderDto, PayDto } from './dto/order.dto.js';
 import { IdempotencyInterceptor } from './idempotency.interceptor.js';
 
 /** The service API of API.md §4. */
@@ -35,6 +35,16 @@ export class OrdersController {
   @HttpCode(200)
   async check(@Param('orderId') orderId: string, @Body() dto: CheckDto): Promise<OrderView> {
     return toOrderView(await this.pay.check(orderId, dto.channel));
+  }
+
+  @Post(':orderId/client-result')
+  @HttpCode(200)
+  async clientResult(
+    @Param('orderId') orderId: string,
+    @Body() dto: ClientResultDto,
+  ): Promise<OrderView & { next: string; meaning: string }> {
+    const r = await this.pay.clientResult(orderId, dto.resultCode);
+    return { ...toOrderView(r.order), next: r.next, meaning: r.meaning };
   }
 
   @Post(':orderId/cancel')

@@ -29,6 +29,9 @@ export class Initial1764000000000 implements MigrationInterface {
         refunded_minor  bigint       NOT NULL DEFAULT 0 CHECK (refunded_minor >= 0 AND refunded_minor <= amount_minor),
         version         integer      NOT NULL DEFAULT 1,
         closed_reason   varchar(32),
+        -- The expiry sweep's claim: a lease while one process works on the order, then its backoff.
+        sweep_after     timestamptz,
+        sweep_attempts  integer      NOT NULL DEFAULT 0,
         created_at      timestamptz  NOT NULL DEFAULT now(),
         updated_at      timestamptz  NOT NULL DEFAULT now(),
         CONSTRAINT uq_orders_order_id UNIQUE (order_id)

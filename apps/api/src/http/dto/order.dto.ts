@@ -50,6 +50,12 @@ export class PayDto {
   @IsOptional() @IsString() @Length(1, 64) customerId?: string;
 }
 
+export class ClientResultDto {
+  @IsString()
+  @Matches(/^\d{4}$/, { message: 'resultCode must be a 4-digit my.tradePay or PaymentService code' })
+  resultCode: string;
+}
+
 export class CheckDto {
   @IsOptional() @IsString() @Length(1, 64) channel?: string;
 }

@@ -1,0 +1,64 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type BeforeApplicationShutdown,
+} from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { APP_CONFIG, type AppConfig } from '#config';
+import { OrderSyncJob } from './order-sync.job.js';
+import { TimeoutCloserJob } from './timeout-closer.job.js';
+
+/**
+ * Schedules the sweeps when JOBS_ENABLED (the api by default, the worker always). Each process runs at
+ * most one pass of a job at a time; the database claims keep processes off each other's rows.
+ */
+@Injectable()
+export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('Jobs');
+  private readonly running = new Set<string>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private stopped = false;
+
+  constructor(
+    private readonly scheduler: SchedulerRegistry,
+    private readonly closer: TimeoutCloserJob,
+    private readonly sync: OrderSyncJob,
+    @Inject(APP_CONFIG) private readonly cfg: AppConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (!this.cfg.jobsEnabled) return;
+    const everyMs = this.cfg.sweepIntervalSeconds * 1000;
+    this.scheduler.addInterval(
+      'timeout-closer',
+      setInterval(() => this.tick('timeout-closer', () => this.closer.sweepOnce()), everyMs),
+    );
+    this.scheduler.addInterval(
+      'order-sync',
+      setInterval(() => this.tick('order-sync', () => this.sync.syncOnce()), everyMs),
+    );
+    this.logger.log(`jobs on: timeout closer and order sync every ${this.cfg.sweepIntervalSeconds} s`);
+  }
+
+  private tick(name: string, fn: () => Promise<unknown>): void {
+    if (this.stopped || this.running.has(name)) return;
+    this.running.add(name);
+    const p = fn()
+      .catch((err: unknown) => this.logger.error(`${name} failed: ${(err as Error).message}`))
+      .finally(() => {
+        this.running.delete(name);
+        this.inFlight.delete(p);
+      });
+    this.inFlight.add(p);
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    for (const name of ['timeout-closer', 'order-sync']) {
+      if (this.scheduler.doesExist('interval', name)) this.scheduler.deleteInterval(name);
+    }
+    await Promise.allSettled([...this.inFlight]);
+  }
+}

@@ -1,0 +1,127 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { Clock, PayError } from '#common';
+import { OrderStore, type AttemptRecord, toAttempt } from '../order-store.js';
+import { PayService } from '../pay.service.js';
+import { JobStats } from './job-stats.js';
+import { SYNC_SCHEDULE_MS, backoffMs } from './backoff.js';
+
+export interface SyncResult {
+  claimed: number;
+  paid: number;
+  closed: number;
+  failures: number;
+}
+
+export interface SyncOptions {
+  readonly batchSize?: number;
+  readonly leaseSeconds?: number;
+  /** Query times after an attempt's creation (tests shorten them). */
+  readonly scheduleMs?: readonly number[];
+}
+
+/**
+ * Stuck-attempt sync (issue 5): an open attempt whose notify has not come is queried on a backoff
+ * schedule after its creation (1, 2, 5, 10, 30 min, then every 30 min) until it is final or its order
+ * has expired (the timeout closer takes it from there). An open attempt of an order that is no longer
+ * `wait` (paid through another channel, cancelled, timed out) is closed at its channel; a payment found
+ * there is recorded, never lost.
+ */
+@Injectable()
+export class OrderSyncJob {
+  private readonly logger = new Logger('OrderSync');
+
+  constructor(
+    private readonly store: OrderStore,
+    private readonly pay: PayService,
+    private readonly clock: Clock,
+    private readonly stats: JobStats,
+  ) {}
+
+  async syncOnce(opts: SyncOptions = {}): Promise<SyncResult> {
+    const result: SyncResult = { claimed: 0, paid: 0, closed: 0, failures: 0 };
+    this.stats.inc('sync_runs');
+    const schedule = opts.scheduleMs ?? SYNC_SCHEDULE_MS;
+    for (;;) {
+      const attempts = await this.claim(opts.batchSize ?? 100, opts.leaseSeconds ?? 120);
+      if (attempts.length === 0) break;
+      result.claimed += attempts.length;
+      this.stats.inc('sync_attempts_claimed', attempts.length);
+      for (const attempt of attempts) {
+        try {
+          const outcome = await this.syncOne(attempt, schedule);
+          if (outcome === 'paid') result.paid++;
+          if (outcome === 'closed') result.closed++;
+        } catch (err) {
+          result.failures++;
+          this.stats.inc('sync_channel_failures');
+          const why =
+            err instanceof PayError ? `${err.code} ${JSON.stringify(err.detail ?? {})}` : (err as Error).message;
+          this.logger.warn(`sync of ${attempt.channel} attempt for ${attempt.orderId} failed: ${why}`);
+          await this.reschedule(attempt, schedule);
+        }
+      }
+      if (attempts.length < (opts.batchSize ?? 100)) break;
+    }
+    return result;
+  }
+
+  private async claim(batchSize: number, leaseSeconds: number): Promise<AttemptRecord[]> {
+    const now = this.clock.now();
+    const rows = await this.store.ds.query<unknown[]>(
+      `UPDATE payment_attempts a
+          SET next_sync_at = $2::timestamptz + make_interval(secs => $3), sync_count = a.sync_count + 1
+        WHERE a.id IN (
+          SELECT id FROM payment_attempts
+           WHERE status = 'open' AND next_sync_at <= $2
+           ORDER BY next_sync_at
+           LIMIT $1
+           FOR UPDATE SKIP LOCKED)
+        RETURNING a.*`,
+      [batchSize, now, leaseSeconds],
+    );
+    const list = (Array.isArray(rows[0]) ? rows[0] : rows) as Record<string, unknown>[];
+    return list.map(toAttempt);
+  }
+
+  private async syncOne(attempt: AttemptRecord, schedule: readonly number[]): Promise<'paid' | 'closed' | 'pending'> {
+    const order = await this.store.findOrderByPk(attempt.orderPk);
+    if (!order) throw new Error(`attempt ${attempt.id} has no order`);
+    if (order.status !== 'wait') {
+      const outcome = await this.pay.closeAttempt(attempt);
+      if (outcome === 'pending') await this.reschedule(attempt, schedule);
+      if (outcome === 'paid') this.stats.inc('sync_payments_found');
+      if (outcome === 'closed') this.stats.inc('sync_attempts_closed');
+      return outcome;
+    }
+    const applied = await this.pay.syncAttempt(attempt);
+    if (applied.kind === 'paid' || applied.kind === 'second_payment') {
+      this.stats.inc('sync_payments_found');
+      this.logger.warn(
+        `order ${attempt.orderId}: payment found by query on ${attempt.channel} (its notify was lost or late)`,
+      );
+      return 'paid';
+    }
+    if (applied.kind === 'attempt_closed' || applied.kind === 'attempt_failed' || applied.kind === 'already_paid')
+      return 'closed';
+    if (order.expireTime.getTime() > this.clock.now().getTime()) await this.reschedule(attempt, schedule);
+    else
+      await this.store.ds.query(`UPDATE payment_attempts SET next_sync_at = NULL WHERE id = $1 AND status = 'open'`, [
+        attempt.id,
+      ]);
+    return 'pending';
+  }
+
+  /** The next query time: the schedule counted from the attempt's creation, never in the past. */
+  private async reschedule(attempt: AttemptRecord, schedule: readonly number[]): Promise<void> {
+    let elapsed = 0;
+    for (let i = 0; i <= attempt.syncCount - 1; i++) elapsed += backoffMs(i, schedule);
+    const next = Math.max(
+      attempt.createdAt.getTime() + elapsed,
+      this.clock.now().getTime() + backoffMs(attempt.syncCount - 1, schedule) / 2,
+    );
+    await this.store.ds.query(`UPDATE payment_attempts SET next_sync_at = $2 WHERE id = $1 AND status = 'open'`, [
+      attempt.id,
+      new Date(next),
+    ]);
+  }
+}

@@ -1,0 +1,153 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { PayError, Clock } from '#common';
+import { OrderStore, type AttemptRecord, type OrderRecord, toOrder } from '../order-store.js';
+import { PayService, refOf } from '../pay.service.js';
+import { PaymentTransitions } from '../payment-transitions.js';
+import { ChannelRegistry } from '#channels';
+import { JobStats } from './job-stats.js';
+import { SWEEP_RETRY_MS, backoffMs } from './backoff.js';
+
+export interface SweepResult {
+  claimed: number;
+  timedOut: number;
+  latePaid: number;
+  stuck: number;
+}
+
+export interface SweepOptions {
+  readonly batchSize?: number;
+  /** How long a claim keeps other processes off an order (a crashed sweeper's orders come back after it). */
+  readonly leaseSeconds?: number;
+  /** Delays before retrying an order whose channel failed (tests shorten them). */
+  readonly retryScheduleMs?: readonly number[];
+  /** Orders processed at once within a batch. */
+  readonly concurrency?: number;
+}
+
+/**
+ * Closes expired orders on both sides (issue 5). An expired `wait` order is claimed with
+ * FOR UPDATE SKIP LOCKED plus a committed lease (`sweep_after`), so any number of processes can sweep
+ * one database without two of them working on one order, and no transaction stays open across a
+ * channel call. For each open attempt the channel is asked first (a late payment is found, not lost),
+ * then closed; only when every attempt is confirmed closed does the order become `timeout`. A channel
+ * that fails leaves the order `wait`, retried with backoff and counted as stuck.
+ */
+@Injectable()
+export class TimeoutCloserJob {
+  private readonly logger = new Logger('TimeoutCloser');
+
+  constructor(
+    private readonly store: OrderStore,
+    private readonly pay: PayService,
+    private readonly transitions: PaymentTransitions,
+    private readonly registry: ChannelRegistry,
+    private readonly clock: Clock,
+    private readonly stats: JobStats,
+  ) {}
+
+  async sweepOnce(opts: SweepOptions = {}): Promise<SweepResult> {
+    const batchSize = opts.batchSize ?? 100;
+    const result: SweepResult = { claimed: 0, timedOut: 0, latePaid: 0, stuck: 0 };
+    this.stats.inc('sweep_runs');
+    for (;;) {
+      const orders = await this.claim(batchSize, opts.leaseSeconds ?? 120);
+      if (orders.length === 0) break;
+      result.claimed += orders.length;
+      this.stats.inc('sweep_orders_claimed', orders.length);
+      const queue = [...orders];
+      const workers = Array.from({ length: Math.min(opts.concurrency ?? 8, queue.length) }, async () => {
+        for (let o = queue.shift(); o; o = queue.shift()) {
+          const outcome = await this.finishOrder(o, opts.retryScheduleMs ?? SWEEP_RETRY_MS);
+          if (outcome === 'timeout') result.timedOut++;
+          else if (outcome === 'paid') result.latePaid++;
+          else if (outcome === 'stuck') result.stuck++;
+        }
+      });
+      await Promise.all(workers);
+      if (orders.length < batchSize) break;
+    }
+    if (result.claimed) {
+      this.logger.log(
+        `sweep: ${result.claimed} expired, ${result.timedOut} timed out, ${result.latePaid} paid late, ${result.stuck} stuck`,
+      );
+    }
+    return result;
+  }
+
+  /** Claims a batch of expired orders: row locks only for the claim, then a committed lease. */
+  private async claim(batchSize: number, leaseSeconds: number): Promise<OrderRecord[]> {
+    const now = this.clock.now();
+    const rows = await this.store.ds.query<Record<string, unknown>[] | [Record<string, unknown>[], number]>(
+      `UPDATE orders o
+          SET sweep_after = $2::timestamptz + make_interval(secs => $3), sweep_attempts = o.sweep_attempts + 1
+        WHERE o.id IN (
+          SELECT id FROM orders
+           WHERE status = 'wait' AND expire_time <= $2 AND (sweep_after IS NULL OR sweep_after <= $2)
+           ORDER BY expire_time
+           LIMIT $1
+           FOR UPDATE SKIP LOCKED)
+        RETURNING o.*`,
+      [batchSize, now, leaseSeconds],
+    );
+    const list = Array.isArray(rows[0]) ? (rows[0] as Record<string, unknown>[]) : (rows as Record<string, unknown>[]);
+    return list.map(toOrder);
+  }
+
+  private async finishOrder(
+    order: OrderRecord,
+    retry: readonly number[],
+  ): Promise<'timeout' | 'paid' | 'stuck' | 'other'> {
+    try {
+      const attempts = (await this.store.attemptsOf(order.id)).filter((a) => a.status === 'open');
+      for (const attempt of attempts) {
+        const outcome = await this.settleAttempt(attempt);
+        if (outcome === 'paid') {
+          this.stats.inc('sweep_late_payments');
+          this.logger.warn(`order ${order.orderId} expired but was paid on ${attempt.channel}: recorded as success`);
+          return 'paid';
+        }
+        if (outcome === 'pending') return this.postpone(order, retry, 'channel cannot close yet');
+      }
+      const done = await this.store.finishUnpaid(order.id, 'timeout', 'expired');
+      if (done) {
+        this.stats.inc('sweep_orders_timed_out');
+        return 'timeout';
+      }
+      return 'other'; // paid (or cancelled) meanwhile: whoever moved it was right
+    } catch (err) {
+      this.stats.inc('sweep_channel_failures');
+      const why = err instanceof PayError ? `${err.code} ${JSON.stringify(err.detail ?? {})}` : (err as Error).message;
+      return this.postpone(order, retry, why);
+    }
+  }
+
+  /** Query first, then close: 'paid' (applied), 'closed', or 'pending' (cannot close yet). */
+  private async settleAttempt(attempt: AttemptRecord): Promise<'paid' | 'closed' | 'pending'> {
+    const channel = this.registry.resolve(attempt.channel);
+    const snap = await channel.queryPayment(refOf(attempt));
+    if (snap.status === 'paid') {
+      const applied = await this.store.transaction((em) => this.transitions.apply(attempt, snap, em));
+      if (applied.kind === 'amount_mismatch')
+        throw new Error(`amount mismatch on ${attempt.channel} for ${attempt.orderId}`);
+      return 'paid';
+    }
+    if (snap.status === 'closed' || snap.status === 'failed') {
+      await this.store.moveAttempt(attempt.id, snap.status, { channelTradeNo: snap.channelTradeNo });
+      return 'closed';
+    }
+    return this.pay.closeAttempt(attempt);
+  }
+
+  private async postpone(order: OrderRecord, retry: readonly number[], why: string): Promise<'stuck'> {
+    const delay = backoffMs(order.sweepAttempts - 1, retry);
+    await this.store.ds.query(`UPDATE orders SET sweep_after = $2 WHERE id = $1 AND status = 'wait'`, [
+      order.id,
+      new Date(this.clock.now().getTime() + delay),
+    ]);
+    this.stats.inc('sweep_orders_stuck');
+    this.logger.warn(
+      `order ${order.orderId} stays wait (sweep try ${order.sweepAttempts}): ${why}; next try in ${Math.round(delay / 1000)} s`,
+    );
+    return 'stuck';
+  }
+}
