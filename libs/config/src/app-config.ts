@@ -26,6 +26,9 @@ export interface AppConfig {
   readonly apiKeys: readonly ApiKey[] | undefined;
   readonly orderTimeoutMinutes: number;
   readonly sweepIntervalSeconds: number;
+  /** How long a sweeper's claim on an order lasts; a crashed sweeper's orders come back after it. */
+  readonly sweepLeaseSeconds: number;
+  readonly sweepBatchSize: number;
   readonly jobsEnabled: boolean;
   readonly bodyLimitBytes: number;
   readonly idempotencyTtlHours: number;
@@ -48,6 +51,8 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     apiKeys: parseApiKeys(env['API_KEYS']),
     orderTimeoutMinutes: int(env, 'ORDER_TIMEOUT_MINUTES', 30, 1, 60 * 24 * 15),
     sweepIntervalSeconds: int(env, 'SWEEP_INTERVAL_SECONDS', 30, 1, 86400),
+    sweepLeaseSeconds: int(env, 'SWEEP_LEASE_SECONDS', 120, 1, 3600),
+    sweepBatchSize: int(env, 'SWEEP_BATCH_SIZE', 100, 1, 10000),
     jobsEnabled: bool(env, 'JOBS_ENABLED', true),
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
     idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24, 24, 24 * 30),

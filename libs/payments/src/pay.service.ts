@@ -1,5 +1,4 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import QRCode from 'qrcode';
 import {
   ORDER_ID_PATTERN,
   PayError,
@@ -22,6 +21,7 @@ import {
 import { type AttemptRecord, type OrderRecord, OrderStore } from './order-store.js';
 import { type ApplyOutcome, PaymentTransitions } from './payment-transitions.js';
 import { PublicUrl } from './public-url.js';
+import { qrPngDataUrl } from './qr-png.js';
 
 export interface CreateOrderInput {
   readonly subject: string;
@@ -223,9 +223,7 @@ export class PayService {
       customerId: input.customerId,
     });
     await this.store.recordPayUrl(attempt.id, payType, info.payUrl ?? null, info.channelTradeNo ?? null);
-    const qrCode = info.qrContent
-      ? await QRCode.toDataURL(info.qrContent, { errorCorrectionLevel: 'M', margin: 1, width: 256 })
-      : null;
+    const qrCode = info.qrContent ? qrPngDataUrl(info.qrContent) : null;
     return {
       orderId: order.orderId,
       channel: channel.fullName,

@@ -35,6 +35,8 @@ export interface WechatPaySettings {
   readonly signType: WechatSignType;
   /** Without a trailing slash, e.g. `https://api.mch.weixin.qq.com`. */
   readonly baseUrl: string;
+  /** closeorder is refused this long after an order is created (WECHAT_MIN_CLOSE_AGE_MS at WeChat). */
+  readonly minCloseAgeMs: number;
   /** Client certificate for refunds (§2.8); accepted and kept, not used yet. */
   readonly pfx?: Secret;
   readonly pfxPath?: string;
@@ -215,7 +217,7 @@ export class WechatPayChannel implements PaymentChannel {
    * sweep retries as well.)
    */
   async closePayment(ref: AttemptRef): Promise<CloseOutcome> {
-    if (this.clock.now().getTime() - ref.createdAt.getTime() < WECHAT_MIN_CLOSE_AGE_MS) return 'too_early';
+    if (this.clock.now().getTime() - ref.createdAt.getTime() < this.settings.minCloseAgeMs) return 'too_early';
     const res = await this.call('/pay/closeorder', {
       appid: this.settings.appId,
       mch_id: this.settings.mchId,

@@ -1,6 +1,11 @@
 import { Clock, ConfigError, Secret, SystemClock } from '#common';
 import type { ChannelInstanceConfig, ChannelProvider, NotifyReply, RawNotify } from '../channel.interface.js';
-import { WechatPayChannel, wechatNotifyReply, type WechatPaySettings } from './wechatpay.channel.js';
+import {
+  WECHAT_MIN_CLOSE_AGE_MS,
+  WechatPayChannel,
+  wechatNotifyReply,
+  type WechatPaySettings,
+} from './wechatpay.channel.js';
 import { isWechatSignType } from './wechatpay.signer.js';
 import { parseWechatXml } from './wechatpay.xml.js';
 
@@ -77,6 +82,14 @@ export function parseWechatPaySettings(instance: ChannelInstanceConfig): WechatP
   }
   const pfx = str('pfx', false);
   const pfxPath = str('pfxPath', false);
+  // WeChat's own closeorder rule is 5 minutes; only a simulator may be configured with less.
+  const minCloseRaw = instance.config['minCloseAgeSeconds'];
+  if (
+    minCloseRaw !== undefined &&
+    (typeof minCloseRaw !== 'number' || !Number.isInteger(minCloseRaw) || minCloseRaw < 0)
+  ) {
+    throw new ConfigError(`${where('minCloseAgeSeconds')} must be a whole number of seconds`);
+  }
   return {
     fullName: instance.fullName,
     title: instance.title,
@@ -85,6 +98,7 @@ export function parseWechatPaySettings(instance: ChannelInstanceConfig): WechatP
     apiKey: new Secret(apiKey),
     signType: signTypeRaw,
     baseUrl,
+    minCloseAgeMs: minCloseRaw === undefined ? WECHAT_MIN_CLOSE_AGE_MS : minCloseRaw * 1000,
     ...(pfx !== undefined ? { pfx: new Secret(pfx) } : {}),
     ...(pfxPath !== undefined ? { pfxPath } : {}),
   };

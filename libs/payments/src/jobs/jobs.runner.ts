@@ -8,7 +8,7 @@ import {
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { OrderSyncJob } from './order-sync.job.js';
-import { TimeoutCloserJob } from './timeout-closer.job.js';
+import { type SweepOptions, TimeoutCloserJob } from './timeout-closer.job.js';
 
 /**
  * Schedules the sweeps when JOBS_ENABLED (the api by default, the worker always). Each process runs at
@@ -33,13 +33,23 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     const everyMs = this.cfg.sweepIntervalSeconds * 1000;
     this.scheduler.addInterval(
       'timeout-closer',
-      setInterval(() => this.tick('timeout-closer', () => this.closer.sweepOnce()), everyMs),
+      setInterval(() => this.tick('timeout-closer', () => this.closer.sweepOnce(this.sweepOptions())), everyMs),
     );
     this.scheduler.addInterval(
       'order-sync',
-      setInterval(() => this.tick('order-sync', () => this.sync.syncOnce()), everyMs),
+      setInterval(
+        () =>
+          this.tick('order-sync', () =>
+            this.sync.syncOnce({ batchSize: this.cfg.sweepBatchSize, leaseSeconds: this.cfg.sweepLeaseSeconds }),
+          ),
+        everyMs,
+      ),
     );
     this.logger.log(`jobs on: timeout closer and order sync every ${this.cfg.sweepIntervalSeconds} s`);
+  }
+
+  private sweepOptions(): SweepOptions {
+    return { batchSize: this.cfg.sweepBatchSize, leaseSeconds: this.cfg.sweepLeaseSeconds };
   }
 
   private tick(name: string, fn: () => Promise<unknown>): void {

@@ -216,6 +216,8 @@ export class AlipaySimulator {
   readonly sellerId: string;
   /** Every notify delivery attempt, in order, with the reply it got. */
   readonly notifyLog: AlipayNotifyAttempt[] = [];
+  /** Every signature-checked gateway call (test hook: e.g. that no trade is closed twice). */
+  readonly callLog: { readonly method: string; readonly outTradeNo: string | undefined; readonly at: Date }[] = [];
   /** Bound request listener; mount it anywhere (Express `app.use(prefix, listener)` or `http.createServer`). */
   readonly listener: (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -412,6 +414,8 @@ export class AlipaySimulator {
       const injected = this.#injected.get(m)?.shift();
       if (injected) throw injected;
       const biz = this.#bizOf(params);
+      const outTradeNo = typeof biz['out_trade_no'] === 'string' ? biz['out_trade_no'] : undefined;
+      this.callLog.push({ method: m, outTradeNo, at: this.#now() });
       switch (m) {
         case METHOD.precreate:
           return this.#respond(res, responseKey, this.#precreate(params, biz));

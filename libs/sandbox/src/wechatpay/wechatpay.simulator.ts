@@ -563,7 +563,15 @@ export function createWechatPaySandbox(opts: WechatPaySandboxOptions): {
     type: 'pays.WechatPayType',
     title: 'WeChat Pay (sandbox)',
     isDefault: true,
-    config: { appId, mchId, apiKey, baseUrl, ...(opts.signType ? { signType: opts.signType } : {}) },
+    config: {
+      appId,
+      mchId,
+      apiKey,
+      baseUrl,
+      ...(opts.signType ? { signType: opts.signType } : {}),
+      // The channel keeps the same close rule as the simulator it talks to.
+      ...(opts.minCloseAgeMs !== undefined ? { minCloseAgeSeconds: Math.floor(opts.minCloseAgeMs / 1000) } : {}),
+    },
   };
   return { simulator, instance };
 }
