@@ -272,6 +272,13 @@ export class OrderStore {
     );
   }
 
+  /** Removes an attempt that never reached a channel (the request was refused before any trade). */
+  async deleteFreshAttempt(attemptId: string): Promise<void> {
+    await this.ds.query(`DELETE FROM payment_attempts WHERE id = $1 AND status = 'open' AND channel_trade_no IS NULL`, [
+      attemptId,
+    ]);
+  }
+
   async attemptsOf(orderPk: string, em?: EntityManager): Promise<AttemptRecord[]> {
     const rows = rowsOf(
       await this.m(em).query(`SELECT * FROM payment_attempts WHERE order_pk = $1 ORDER BY created_at, id`, [orderPk]),

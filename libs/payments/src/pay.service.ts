@@ -12,6 +12,7 @@ import {
 import { APP_CONFIG, type AppConfig } from '#config';
 import {
   type AttemptRef,
+  type ChannelPayInfo,
   ChannelRegistry,
   type ClientNextStep,
   type JsapiParams,
@@ -91,6 +92,8 @@ export function toOrderView(o: OrderRecord): OrderView {
 }
 
 const MAX_METADATA_BYTES = 4096;
+/** Codes a channel raises for a request it refused before any trade existed. */
+const CLIENT_ERRORS: ReadonlySet<string> = new Set(['INVALID_PARAMS', 'UNKNOWN_PAY_TYPE', 'INVALID_AMOUNT']);
 const MAX_TIMEOUT_MINUTES = 15 * 24 * 60;
 
 /** PaySvc of the seeds: create, getPayUrl, query, check, cancel, generateOrderId. */
@@ -207,7 +210,39 @@ export class PayService {
     if (attempt.status !== 'open') {
       throw new PayError('ORDER_STATUS_ERROR', `the ${channel.fullName} payment of this order is ${attempt.status}`);
     }
-    const info = await channel.createPayment({
+    let info: ChannelPayInfo;
+    try {
+      info = await this.createAtChannel(channel, order, attempt, payType, input);
+    } catch (err) {
+      // A request the channel refused before creating anything (bad input for this pay type, a refused
+      // authorization) leaves no trade behind: drop the attempt this call created, so no job chases it.
+      if (attempt.id === attemptId && err instanceof PayError && CLIENT_ERRORS.has(err.code)) {
+        await this.store.deleteFreshAttempt(attempt.id);
+      }
+      throw err;
+    }
+    await this.store.recordPayUrl(attempt.id, payType, info.payUrl ?? null, info.channelTradeNo ?? null);
+    const qrCode = info.qrContent ? qrPngDataUrl(info.qrContent) : null;
+    return {
+      orderId: order.orderId,
+      channel: channel.fullName,
+      payType,
+      payUrl: info.payUrl ?? null,
+      qrCode,
+      form: info.form ?? null,
+      jsapiParams: info.jsapiParams ?? null,
+      expireTime: order.expireTime.toISOString(),
+    };
+  }
+
+  private createAtChannel(
+    channel: PaymentChannel,
+    order: OrderRecord,
+    attempt: AttemptRecord,
+    payType: string,
+    input: PayInput,
+  ): Promise<ChannelPayInfo> {
+    return channel.createPayment({
       orderId: order.orderId,
       attemptId: attempt.id,
       outTradeNo: attempt.outTradeNo,
@@ -222,18 +257,6 @@ export class PayService {
       authCode: input.authCode,
       customerId: input.customerId,
     });
-    await this.store.recordPayUrl(attempt.id, payType, info.payUrl ?? null, info.channelTradeNo ?? null);
-    const qrCode = info.qrContent ? qrPngDataUrl(info.qrContent) : null;
-    return {
-      orderId: order.orderId,
-      channel: channel.fullName,
-      payType,
-      payUrl: info.payUrl ?? null,
-      qrCode,
-      form: info.form ?? null,
-      jsapiParams: info.jsapiParams ?? null,
-      expireTime: order.expireTime.toISOString(),
-    };
   }
 
   /** Asks the channel(s) for the truth about the order's open attempts and applies it. */

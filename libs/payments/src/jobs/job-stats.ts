@@ -17,7 +17,7 @@ export class JobStats {
     sync_channel_failures: 0,
   };
 
-  inc(name: keyof JobStats['counters']  , by = 1): void {
+  inc(name: keyof JobStats['counters'], by = 1): void {
     this.counters[name] = (this.counters[name] ?? 0) + by;
   }
 }

@@ -89,7 +89,7 @@ export class TimeoutCloserJob {
         RETURNING o.*`,
       [batchSize, now, leaseSeconds],
     );
-    const list = Array.isArray(rows[0]) ? (rows[0]) : (rows as Record<string, unknown>[]);
+    const list = Array.isArray(rows[0]) ? rows[0] : (rows as Record<string, unknown>[]);
     return list.map(toOrder);
   }
 
