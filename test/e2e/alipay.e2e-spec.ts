@@ -698,8 +698,8 @@ describe('Alipay channel (sandbox, e2e)', () => {
       expect(await outboxTopics(orderId)).toEqual(['order.succeeded']);
     }, 30_000);
 
-    // BUG (see the suite's report): the attempt row is written before the channel refuses the currency, so a
-    // 400 leaves an open Alipay attempt behind that the sync and timeout jobs will later query and close.
+    // Regression guard: the attempt row used to be written before the channel refused the currency, so this 400
+    // left an open Alipay attempt behind for the sync and timeout jobs to chase (fixed in PayService.getPayUrl).
     it('a non-CNY order → 400 INVALID_PARAMS and nothing started (no attempt row)', async () => {
       const orderId = uniqueOrderId('A');
       const created = await http

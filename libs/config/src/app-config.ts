@@ -29,6 +29,8 @@ export interface AppConfig {
   /** How long a sweeper's claim on an order lasts; a crashed sweeper's orders come back after it. */
   readonly sweepLeaseSeconds: number;
   readonly sweepBatchSize: number;
+  /** Orders one process settles at once (each is a channel round trip or two). */
+  readonly sweepConcurrency: number;
   readonly jobsEnabled: boolean;
   readonly bodyLimitBytes: number;
   readonly idempotencyTtlHours: number;
@@ -53,6 +55,7 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     sweepIntervalSeconds: int(env, 'SWEEP_INTERVAL_SECONDS', 30, 1, 86400),
     sweepLeaseSeconds: int(env, 'SWEEP_LEASE_SECONDS', 120, 1, 3600),
     sweepBatchSize: int(env, 'SWEEP_BATCH_SIZE', 100, 1, 10000),
+    sweepConcurrency: int(env, 'SWEEP_CONCURRENCY', 8, 1, 512),
     jobsEnabled: bool(env, 'JOBS_ENABLED', true),
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
     idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24, 24, 24 * 30),

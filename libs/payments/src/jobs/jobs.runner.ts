@@ -49,7 +49,11 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   }
 
   private sweepOptions(): SweepOptions {
-    return { batchSize: this.cfg.sweepBatchSize, leaseSeconds: this.cfg.sweepLeaseSeconds };
+    return {
+      batchSize: this.cfg.sweepBatchSize,
+      leaseSeconds: this.cfg.sweepLeaseSeconds,
+      concurrency: this.cfg.sweepConcurrency,
+    };
   }
 
   private tick(name: string, fn: () => Promise<unknown>): void {

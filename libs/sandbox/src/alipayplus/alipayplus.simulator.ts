@@ -286,6 +286,13 @@ export class AlipayPlusSimulator {
       await this.#cashier(req, res, cashier[1] ?? '', cashier[2]);
       return;
     }
+    if (path === '/test/auth-code' && req.method === 'POST') {
+      // Stands in for my.getAuthCode in a mini program, so a person can try the flow with curl.
+      const authCode = this.issueAuthCode();
+      res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' });
+      res.end(JSON.stringify({ authCode }));
+      return;
+    }
     const api = /^\/v[12]\/(authorizations\/applyToken|payments\/pay|payments\/inquiryPayment|payments\/cancel)$/.exec(
       path,
     );
