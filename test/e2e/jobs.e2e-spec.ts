@@ -122,6 +122,27 @@ describe('timeout closer and order sync', () => {
     expect(sim().wechatpay.trade(wx)?.state).toBe('CLOSED');
   });
 
+  it('shows stuck orders in the metrics (viewer key; service key refused)', async () => {
+    const wx = await order();
+    await pay(wx, 'pays.WechatPayType');
+    await expire(wx);
+    sim().wechatpay.setDown(true);
+    try {
+      await closer().sweepOnce({ retryScheduleMs: [60_000] });
+      const m = await http.get('/metrics').set(auth('viewer'));
+      expect(m.status).toBe(200);
+      expect(m.text).toMatch(/paybridge_sweep_orders_stuck_total [1-9]/);
+      const gauge = /paybridge_orders_expired_wait (\d+)/.exec(m.text);
+      expect(Number(gauge?.[1])).toBeGreaterThanOrEqual(1);
+      expect((await http.get('/metrics').set(auth('service'))).status).toBe(403);
+    } finally {
+      sim().wechatpay.setDown(false);
+      await db.query(`UPDATE orders SET sweep_after = NULL WHERE order_id = $1`, [wx]);
+    }
+    await closer().sweepOnce({ retryScheduleMs: [0] });
+    expect(await statusOf(wx)).toBe('timeout');
+  });
+
   it('backs off: a stuck order is not retried before its next time', async () => {
     const wx = await order();
     await pay(wx, 'pays.WechatPayType');

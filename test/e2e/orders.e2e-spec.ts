@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { auth, bootApp, type TestApp, uniqueOrderId } from '../utils/test-app.js';
@@ -251,6 +254,26 @@ describe('orders API (API.md §4, §7, §8)', () => {
       const unauth = await http.post(`${base}/query`).send({ orderId });
       expect(unauth.status).toBe(401);
     });
+  });
+
+  it('keeps its data across a restart', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'paybridge-restart-'));
+    const orderId = uniqueOrderId();
+    const first = await bootApp({ sandbox: false, dataDir });
+    await request(first.app.getHttpServer())
+      .post('/api/v1/orders')
+      .set(auth())
+      .send({ orderId, subject: 'Survives', amount: '7.77' })
+      .expect(201);
+    await first.close();
+    const second = await bootApp({ sandbox: false, dataDir });
+    try {
+      const got = await request(second.app.getHttpServer()).get(`/api/v1/orders/${orderId}`).set(auth());
+      expect(got.status).toBe(200);
+      expect(got.body).toMatchObject({ orderId, amount: '7.77', status: 'wait' });
+    } finally {
+      await second.close();
+    }
   });
 
   it('GET /health checks the database', async () => {

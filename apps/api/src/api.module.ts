@@ -10,6 +10,7 @@ import { ErrorFilter } from './http/error.filter.js';
 import { FacadeController } from './http/facade.controller.js';
 import { HealthController } from './http/health.controller.js';
 import { IdempotencyInterceptor } from './http/idempotency.interceptor.js';
+import { MetricsController } from './http/metrics.controller.js';
 import { NotifyController } from './http/notify.controller.js';
 import { OrdersController } from './http/orders.controller.js';
 import { validationPipe } from './http/validation.js';
@@ -37,7 +38,7 @@ export class ApiModule {
         }),
       ],
       // NotifyController first: its seed path must win over the facade's `:method` route.
-      controllers: [NotifyController, HealthController, OrdersController, FacadeController],
+      controllers: [NotifyController, HealthController, MetricsController, OrdersController, FacadeController],
       providers: [
         { provide: API_KEYS, useValue: opts.apiKeys },
         { provide: APP_GUARD, useClass: AuthGuard },
