@@ -301,7 +301,7 @@ describe('WeChat Pay v2 end to end against the sandbox', () => {
         'a bad sign',
         (o) => ({
           body: toXml({ ...base(o), sign: 'A'.repeat(32) }),
-          verdict: 'bad_signature',
+          verdict: 'refused',
           channel: WECHAT,
           linked: false,
         }),
@@ -310,7 +310,7 @@ describe('WeChat Pay v2 end to end against the sandbox', () => {
         'total_fee tampered after signing',
         (o) => ({
           body: toXml({ ...signed(base(o), creds.apiKey), total_fee: '1', cash_fee: '1' }),
-          verdict: 'bad_signature',
+          verdict: 'refused',
           channel: WECHAT,
           linked: false,
         }),
@@ -348,7 +348,7 @@ describe('WeChat Pay v2 end to end against the sandbox', () => {
               creds.apiKey,
             ),
           ),
-          verdict: 'bad_signature', // the pipeline files every refusal of verifyNotify under this verdict
+          verdict: 'refused', // the pipeline files every refusal of verifyNotify under this verdict
           channel: WECHAT,
           linked: false,
           detail: /result_code FAIL/,

@@ -223,7 +223,11 @@ export class OrderStore {
     return rows[0] ? toOrder(rows[0]) : undefined;
   }
 
-  /** Creates the attempt of (order, channel) or returns the existing one; reopening is not done here. */
+  /**
+   * Creates an attempt of (order, channel), or returns the live one. When a new attempt cannot be made
+   * (its out_trade_no is taken by a closed or failed attempt: Alipay and WeChat reuse the orderId), the
+   * latest attempt is returned and the caller refuses.
+   */
   async upsertAttempt(
     a: { id: string; order: OrderRecord; channel: string; channelType: string; payType: string; outTradeNo: string },
     em?: EntityManager,
@@ -233,7 +237,7 @@ export class OrderStore {
         `INSERT INTO payment_attempts (id, order_pk, order_id, channel, channel_type, pay_type, out_trade_no,
                                        amount_minor, currency, status, next_sync_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', now() + interval '1 minute')
-         ON CONFLICT (order_pk, channel) DO NOTHING
+         ON CONFLICT DO NOTHING
          RETURNING *`,
         [
           a.id,
@@ -250,10 +254,11 @@ export class OrderStore {
     );
     if (inserted[0]) return toAttempt(inserted[0]);
     const rows = rowsOf(
-      await this.m(em).query(`SELECT * FROM payment_attempts WHERE order_pk = $1 AND channel = $2`, [
-        a.order.id,
-        a.channel,
-      ]),
+      await this.m(em).query(
+        `SELECT * FROM payment_attempts WHERE order_pk = $1 AND channel = $2
+          ORDER BY (status = 'open') DESC, created_at DESC, id LIMIT 1`,
+        [a.order.id, a.channel],
+      ),
     );
     if (!rows[0]) throw new Error('attempt vanished after a conflicting insert');
     return toAttempt(rows[0]);

@@ -62,9 +62,15 @@ export class Initial1764000000000 implements MigrationInterface {
         last_error      varchar(256),
         created_at      timestamptz  NOT NULL DEFAULT now(),
         updated_at      timestamptz  NOT NULL DEFAULT now(),
-        CONSTRAINT uq_attempts_order_channel UNIQUE (order_pk, channel),
         CONSTRAINT uq_attempts_channel_out_trade_no UNIQUE (channel, out_trade_no)
       )`);
+    // One live attempt per order and channel; a failed or closed one may be followed by a new one
+    // (Alipay+ gives each attempt its own paymentRequestId; Alipay and WeChat reuse the orderId, so
+    // uq_attempts_channel_out_trade_no stops a second one there).
+    await q.query(
+      `CREATE UNIQUE INDEX uq_attempts_order_channel_open ON payment_attempts (order_pk, channel) WHERE status = 'open'`,
+    );
+    await q.query(`CREATE INDEX ix_attempts_order ON payment_attempts (order_pk)`);
     await q.query(`CREATE INDEX ix_attempts_open_sync ON payment_attempts (next_sync_at) WHERE status = 'open'`);
 
     await q.query(`

@@ -13,7 +13,7 @@ export type NotifyVerdict =
   | 'second_payment' // a payment of an order already paid through another attempt: recorded
   | 'no_change' // valid, nothing to move (pending, or closed/failed news already known)
   | 'unknown_instance'
-  | 'bad_signature'
+  | 'refused' // the channel's verification failed: signature, addressee, result code, unreadable fields (detail says which)
   | 'unknown_order'
   | 'amount_mismatch'
   | 'error';
@@ -52,7 +52,7 @@ export class NotifyService {
     } catch (err) {
       const why = err instanceof PayError ? err.message : 'verification failed';
       this.logger.warn(`rejected ${channel.fullName} notify: ${why}`);
-      await this.record(type, channel.fullName, raw, 'bad_signature', why);
+      await this.record(type, channel.fullName, raw, 'refused', why);
       return channel.notifyReply('rejected');
     }
     try {
