@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
+import { HousekeepingJob } from '#payments';
 import { auth, bootApp, type TestApp, uniqueOrderId } from '../utils/test-app.js';
 
 describe('orders API (API.md §4, §7, §8)', () => {
@@ -216,6 +217,23 @@ describe('orders API (API.md §4, §7, §8)', () => {
         { ...auth('admin'), 'Idempotency-Key': key },
       );
       expect(otherPrincipal.status).toBe(201);
+    });
+
+    it('forgets keys past their time (housekeeping), so the key can be used afresh', async () => {
+      const key = `idem-${uniqueOrderId()}`;
+      const first = await create({ subject: 'Old', amount: '1.00' }, { ...auth(), 'Idempotency-Key': key });
+      expect(first.status).toBe(201);
+      const db = t.app.get(DataSource);
+      await db.query(`UPDATE idempotency_keys SET expires_at = now() - interval '1 second' WHERE idem_key = $1`, [key]);
+      expect(await t.app.get(HousekeepingJob).deleteExpiredIdempotencyKeys()).toBeGreaterThanOrEqual(1);
+      const left = await db.query<{ n: number }[]>(
+        `SELECT count(*)::int AS n FROM idempotency_keys WHERE idem_key = $1`,
+        [key],
+      );
+      expect(left[0]?.n).toBe(0);
+      const fresh = await create({ subject: 'New', amount: '2.00' }, { ...auth(), 'Idempotency-Key': key });
+      expect(fresh.status).toBe(201);
+      expect(fresh.body.orderId).not.toBe(first.body.orderId);
     });
 
     it('lets exactly one of concurrent requests with one key run', async () => {

@@ -13,7 +13,7 @@ import { PayService } from './pay.service.js';
 import { PublicUrl } from './public-url.js';
 import { NotifyService } from './notify/notify.service.js';
 import { ScheduleModule } from '@nestjs/schedule';
-import { JobStats, JobsRunner, OrderSyncJob, TimeoutCloserJob } from './jobs/index.js';
+import { HousekeepingJob, JobStats, JobsRunner, OrderSyncJob, TimeoutCloserJob } from './jobs/index.js';
 
 export interface PaymentsModuleOptions {
   /** One provider per channel type, given to the registry through the PAYMENT_CHANNELS token. */
@@ -37,6 +37,7 @@ export class PaymentsModule {
       JobStats,
       TimeoutCloserJob,
       OrderSyncJob,
+      HousekeepingJob,
     ];
     return {
       module: PaymentsModule,
@@ -54,6 +55,7 @@ export class PaymentsModule {
         JobStats,
         TimeoutCloserJob,
         OrderSyncJob,
+        HousekeepingJob,
         JobsRunner,
       ],
       exports: exported,

@@ -7,6 +7,7 @@ import {
 } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { APP_CONFIG, type AppConfig } from '#config';
+import { HousekeepingJob } from './housekeeping.job.js';
 import { OrderSyncJob } from './order-sync.job.js';
 import { type SweepOptions, TimeoutCloserJob } from './timeout-closer.job.js';
 
@@ -14,6 +15,8 @@ import { type SweepOptions, TimeoutCloserJob } from './timeout-closer.job.js';
  * Schedules the sweeps when JOBS_ENABLED (the api by default, the worker always). Each process runs at
  * most one pass of a job at a time; the database claims keep processes off each other's rows.
  */
+const HOUSEKEEPING_EVERY_MS = 3_600_000;
+
 @Injectable()
 export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('Jobs');
@@ -25,6 +28,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     private readonly scheduler: SchedulerRegistry,
     private readonly closer: TimeoutCloserJob,
     private readonly sync: OrderSyncJob,
+    private readonly housekeepingJob: HousekeepingJob,
     @Inject(APP_CONFIG) private readonly cfg: AppConfig,
   ) {}
 
@@ -45,6 +49,10 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
         everyMs,
       ),
     );
+    this.scheduler.addInterval(
+      'housekeeping',
+      setInterval(() => this.tick('housekeeping', () => this.housekeeping()), HOUSEKEEPING_EVERY_MS),
+    );
     this.logger.log(`jobs on: timeout closer and order sync every ${this.cfg.sweepIntervalSeconds} s`);
   }
 
@@ -54,6 +62,13 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
       leaseSeconds: this.cfg.sweepLeaseSeconds,
       concurrency: this.cfg.sweepConcurrency,
     };
+  }
+
+  /** Drops Idempotency-Key answers past their time (kept IDEMPOTENCY_TTL_HOURS, at least 24 h). */
+  async housekeeping(): Promise<number> {
+    const rows = await this.housekeepingJob.deleteExpiredIdempotencyKeys();
+    if (rows) this.logger.log(`housekeeping: ${rows} expired idempotency keys removed`);
+    return rows;
   }
 
   private tick(name: string, fn: () => Promise<unknown>): void {
@@ -70,7 +85,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
 
   async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
-    for (const name of ['timeout-closer', 'order-sync']) {
+    for (const name of ['timeout-closer', 'order-sync', 'housekeeping']) {
       if (this.scheduler.doesExist('interval', name)) this.scheduler.deleteInterval(name);
     }
     await Promise.allSettled([...this.inFlight]);

@@ -1,0 +1,22 @@
+import { Injectable } from '@nestjs/common';
+import { OrderStore } from '../order-store.js';
+
+/** Hourly cleanup of rows whose time is over (today: Idempotency-Key answers past their TTL). */
+@Injectable()
+export class HousekeepingJob {
+  constructor(private readonly store: OrderStore) {}
+
+  /** Deletes idempotency keys past their expiry in bounded batches; answers how many went. */
+  async deleteExpiredIdempotencyKeys(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const result = await this.store.ds.query<unknown>(
+        `DELETE FROM idempotency_keys WHERE ctid IN (
+           SELECT ctid FROM idempotency_keys WHERE expires_at < now() LIMIT 1000)`,
+      );
+      const n = Array.isArray(result) && typeof result[1] === 'number' ? result[1] : 0;
+      total += n;
+      if (n < 1000) return total;
+    }
+  }
+}
