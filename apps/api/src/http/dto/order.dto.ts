@@ -37,8 +37,8 @@ export class CreateOrderDto {
   @IsOptional() @IsObject() metadata?: Record<string, unknown>;
 }
 
-export class PayDto {
-  @IsString() @Length(1, 64) channel: string;
+/** What a payer's device adds to a pay request, whichever API asks (service API or seed facade). */
+class PayerDetailsDto {
   @IsString() @Length(1, 32) payType: string;
   @IsOptional() @IsString() @Length(1, 128) openid?: string;
   @IsOptional() @IsIP() clientIp?: string;
@@ -48,6 +48,10 @@ export class PayDto {
   returnUrl?: string;
   @IsOptional() @IsString() @Length(1, 256) authCode?: string;
   @IsOptional() @IsString() @Length(1, 64) customerId?: string;
+}
+
+export class PayDto extends PayerDetailsDto {
+  @IsString() @Length(1, 64) channel: string;
 }
 
 export class ClientResultDto {
@@ -66,18 +70,9 @@ export class FacadeOrderIdDto {
   @IsOptional() @IsString() @Length(1, 64) fullName?: string;
 }
 
-export class FacadeGetPayUrlDto {
+export class FacadeGetPayUrlDto extends PayerDetailsDto {
   @IsString() @Length(1, 64) orderId: string;
   @IsString() @Length(1, 64) fullName: string;
-  @IsString() @Length(1, 32) payType: string;
-  @IsOptional() @IsString() @Length(1, 128) openid?: string;
-  @IsOptional() @IsIP() clientIp?: string;
-  @IsOptional()
-  @IsUrl({ protocols: ['http', 'https'], require_tld: false, require_protocol: true })
-  @MaxLength(1024)
-  returnUrl?: string;
-  @IsOptional() @IsString() @Length(1, 256) authCode?: string;
-  @IsOptional() @IsString() @Length(1, 64) customerId?: string;
 }
 
 export const FACADE_METHODS = ['create', 'getPayUrl', 'query', 'check', 'cancel'] as const;
