@@ -168,6 +168,15 @@ export class AlipayPlusChannel implements PaymentChannel {
       case 'failed': {
         const { resultCode } = outcome.result;
         if (invalidatesAuthorization(resultCode)) this.#tokens.delete(customerId);
+        if (resultCode === 'REPEAT_REQ_INCONSISTENT') {
+          // The attempt's paymentRequestId was used with other parameters (another customer): a state
+          // conflict of this order, not a wallet outage.
+          throw new PayError(
+            'ORDER_STATUS_ERROR',
+            'a wallet payment of this order was started with other details; cancel the order or let it expire',
+            this.#detail('pay', outcome.result),
+          );
+        }
         if (isPayClientFault(resultCode)) {
           throw new PayError('INVALID_PARAMS', 'the wallet refused this payment', this.#detail('pay', outcome.result));
         }

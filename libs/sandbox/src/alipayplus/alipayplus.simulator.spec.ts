@@ -288,7 +288,7 @@ describe('AlipayPlusSimulator driven by the real AlipayPlusChannel', () => {
         amount: { minor: 1235, currency: 'USD' },
       }),
     );
-    expect(changed.code).toBe('CHANNEL_ERROR');
+    expect(changed.code).toBe('ORDER_STATUS_ERROR'); // a conflict of this order, not an outage
     expect(changed.detail).toMatchObject({ api: 'pay', resultStatus: 'F', resultCode: 'REPEAT_REQ_INCONSISTENT' });
   });
 
