@@ -21,6 +21,12 @@ async function main(): Promise<void> {
       'the sandbox never runs with NODE_ENV=production: configure channels in pays/ or set PAY_SANDBOX=false',
     );
   }
+  if (!sandboxOn && !config.publicBaseUrl) {
+    if (config.nodeEnv === 'production') {
+      throw new ConfigError('PUBLIC_BASE_URL is not set: channels would be told to send notifies to a local address');
+    }
+    logger.warn('PUBLIC_BASE_URL is not set: channels are given notify URLs on the listen address');
+  }
   const listenUrl = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`;
   const base = config.publicBaseUrl ?? listenUrl;
   const sandbox = sandboxOn ? startSandbox({ baseUrl: base }) : undefined;
