@@ -5,7 +5,7 @@ import { type PaymentChannel, AlipayProvider } from '#channels';
 import { prepareDataSource, runMigrations } from '#database';
 import { type AlipaySimulator, createAlipaySandbox } from '#sandbox';
 import { freePort, until } from '../utils/test-app.js';
-import { type Spawned, listen, spawnWorker, writePaysDir } from '../utils/processes.js';
+import { type Spawned, listen, spawnApi, spawnWorker, writePaysDir } from '../utils/processes.js';
 
 /**
  * Issue 5 with real processes: compiled workers on one PostgreSQL database and one Alipay simulator.
@@ -110,7 +110,7 @@ describePg('several worker processes on one database', () => {
     return rows[0]?.n ?? -1;
   }
 
-  it('three workers sweep 2,000 expired orders: one final state each, no trade closed twice, no crash', async () => {
+  it('two workers and an api process sweep 2,000 expired orders: one final state each, no trade closed twice, no crash', async () => {
     const ids = await seedExpired(2000, 'MP');
     const atChannel = ids.filter((_, i) => i % 10 === 0); // 200 trades exist at Alipay
     await openAtChannel(atChannel);
@@ -119,8 +119,24 @@ describePg('several worker processes on one database', () => {
     for (const id of paid) await sim.pay(id);
     sim.setDropNotifies(false);
 
-    for (let i = 0; i < 3; i++) workers.push(spawnWorker(workerEnv()));
+    const apiPort = await freePort();
+    workers.push(spawnWorker(workerEnv()), spawnWorker(workerEnv()));
+    workers.push(
+      spawnApi(
+        workerEnv({
+          PORT: String(apiPort),
+          PUBLIC_BASE_URL: `http://127.0.0.1:${apiPort}`,
+          API_KEYS: 'service:multi-process-service-key',
+          PAY_SANDBOX: 'false',
+        }),
+      ),
+    );
     await until(async () => ((await waiting(ids)) === 0 ? true : undefined), 120_000, 250);
+    // The api process served HTTP all along (its sweeps ran beside its requests).
+    const health = await fetch(`http://127.0.0.1:${apiPort}/health`);
+    expect(health.status).toBe(200);
+    const sweepers = workers.filter((w) => /sweep: \d+ expired/.test(w.output()));
+    expect(sweepers.length).toBeGreaterThanOrEqual(2); // the work was shared, not done by one process
     for (const w of workers)
       expect({ exitCode: w.child.exitCode, signal: w.child.signalCode }).toEqual({ exitCode: null, signal: null });
 

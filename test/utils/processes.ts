@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import type { ChannelInstanceConfig } from '#channels';
 
 export const WORKER_MAIN = resolve('dist/apps/worker/src/main.js');
+export const API_MAIN = resolve('dist/apps/api/src/main.js');
 
 /** Writes instance configs in the seeds' pays/ format, as an operator would. */
 export function writePaysDir(instances: ChannelInstanceConfig[]): string {
@@ -30,8 +31,17 @@ export interface Spawned {
 
 /** Starts a compiled worker process (built by `npm run build`, which `npm test` runs first). */
 export function spawnWorker(env: Record<string, string>): Spawned {
-  if (!existsSync(WORKER_MAIN)) throw new Error(`${WORKER_MAIN} is missing: run npm run build first`);
-  const child = spawn(process.execPath, [WORKER_MAIN], {
+  return spawnMain(WORKER_MAIN, env);
+}
+
+/** Starts a compiled api process (HTTP plus, with JOBS_ENABLED, the same sweeps). */
+export function spawnApi(env: Record<string, string>): Spawned {
+  return spawnMain(API_MAIN, env);
+}
+
+function spawnMain(main: string, env: Record<string, string>): Spawned {
+  if (!existsSync(main)) throw new Error(`${main} is missing: run npm run build first`);
+  const child = spawn(process.execPath, [main], {
     env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'test', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
