@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -234,6 +235,30 @@ describe('orders API (API.md §4, §7, §8)', () => {
       const fresh = await create({ subject: 'New', amount: '2.00' }, { ...auth(), 'Idempotency-Key': key });
       expect(fresh.status).toBe(201);
       expect(fresh.body.orderId).not.toBe(first.body.orderId);
+    });
+
+    it('takes over a key whose first request died mid-way (a claim older than two minutes)', async () => {
+      const key = `idem-${uniqueOrderId()}`;
+      const db = t.app.get(DataSource);
+      await db.query(
+        `INSERT INTO idempotency_keys (principal, idem_key, request_hash, state, created_at, expires_at)
+         VALUES ('service#1', $1, $2, 'running', now() - interval '3 minutes', now() + interval '1 day')`,
+        [key, 'f'.repeat(64)],
+      );
+      const res = await create({ subject: 'Retry after crash', amount: '1.00' }, { ...auth(), 'Idempotency-Key': key });
+      expect(res.status).toBe(201);
+      const fresh = `idem-${uniqueOrderId()}`;
+      await db.query(
+        `INSERT INTO idempotency_keys (principal, idem_key, request_hash, state, expires_at)
+         VALUES ('service#1', $1, $2, 'running', now() + interval '1 day')`,
+        [
+          fresh,
+          createHash('sha256').update('POST /api/v1/orders\n{"amount":"1.00","subject":"Still running"}').digest('hex'),
+        ],
+      );
+      const busy = await create({ subject: 'Still running', amount: '1.00' }, { ...auth(), 'Idempotency-Key': fresh });
+      expect(busy.status).toBe(409);
+      expect(busy.body.code).toBe('IDEMPOTENCY_KEY_IN_USE');
     });
 
     it('lets exactly one of concurrent requests with one key run', async () => {

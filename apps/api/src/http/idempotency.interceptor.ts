@@ -26,8 +26,9 @@ function canonical(v: unknown): string {
 /**
  * `Idempotency-Key` on creating POSTs (Stripe's contract): the first answer (2xx or 4xx) is kept for
  * IDEMPOTENCY_TTL_HOURS (≥ 24) and replayed for the same key and body; the same key with another body
- * is 422 IDEMPOTENCY_KEY_REUSED; a key whose first request is still running is 409. A 5xx is not kept,
- * so the client may retry it. Keys are scoped to the API key that sent them.
+ * is 422 IDEMPOTENCY_KEY_REUSED; a key whose first request is still running is 409 (a claim older than
+ * two minutes belongs to a process that died, and is taken over). A 5xx is not kept, so the client may
+ * retry it. Keys are scoped to the API key that sent them.
  */
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
@@ -58,6 +59,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
          SET request_hash = EXCLUDED.request_hash, state = 'running', response_status = NULL,
              response_body = NULL, created_at = now(), expires_at = EXCLUDED.expires_at
          WHERE idempotency_keys.expires_at < now()
+            OR (idempotency_keys.state = 'running' AND idempotency_keys.created_at < now() - interval '2 minutes')
        RETURNING idem_key`,
       [principal, key, hash, ttlHours],
     );
