@@ -43,12 +43,17 @@ export interface AttemptRecord {
   readonly paidAt: Date | null;
   readonly closedAt: Date | null;
   readonly nextSyncAt: Date | null;
+  /** Set while a request is creating this attempt's trade at its channel (see claimForCreate). */
+  readonly creatingUntil: Date | null;
   readonly syncCount: number;
   readonly closeAttempts: number;
   readonly createdAt: Date;
 }
 
 type Row = Record<string, unknown>;
+
+/** How long one create call at a channel may hold its attempt (channel calls time out after 10 s). */
+export const CREATE_CLAIM_SECONDS = 30;
 
 /** TypeORM answers UPDATE/DELETE with [rows, count] and INSERT/SELECT with rows: normalise to rows. */
 function rowsOf(result: unknown): Row[] {
@@ -109,6 +114,7 @@ export function toAttempt(r: Row): AttemptRecord {
     paidAt: date(r['paid_at']),
     closedAt: date(r['closed_at']),
     nextSyncAt: date(r['next_sync_at']),
+    creatingUntil: date(r['creating_until']),
     syncCount: Number(r['sync_count']),
     closeAttempts: Number(r['close_attempts']),
     createdAt: date(r['created_at']) as Date,
@@ -235,8 +241,9 @@ export class OrderStore {
     const inserted = rowsOf(
       await this.m(em).query(
         `INSERT INTO payment_attempts (id, order_pk, order_id, channel, channel_type, pay_type, out_trade_no,
-                                       amount_minor, currency, status, next_sync_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', now() + interval '1 minute')
+                                       amount_minor, currency, status, next_sync_at, creating_until)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', now() + interval '1 minute',
+                 now() + make_interval(secs => ${CREATE_CLAIM_SECONDS}))
          ON CONFLICT DO NOTHING
          RETURNING *`,
         [
@@ -264,16 +271,58 @@ export class OrderStore {
     return toAttempt(rows[0]);
   }
 
+  /**
+   * Writes back what the channel answered and releases the creating claim; false when the attempt is
+   * no longer open (it must then not be handed to a payer).
+   */
   async recordPayUrl(
     attemptId: string,
     payType: string,
     payUrl: string | null,
     channelTradeNo: string | null,
-  ): Promise<void> {
+  ): Promise<boolean> {
+    const rows = rowsOf(
+      await this.ds.query(
+        `UPDATE payment_attempts SET pay_type = $2, pay_url = $3, channel_trade_no = COALESCE($4::varchar, channel_trade_no),
+                creating_until = NULL, updated_at = now()
+          WHERE id = $1 AND status = 'open'
+          RETURNING id`,
+        [attemptId, payType, payUrl, channelTradeNo],
+      ),
+    );
+    return rows.length === 1;
+  }
+
+  /**
+   * Claims an existing open attempt for one create call at its channel: while the claim holds, no other
+   * pay request reuses it and neither cancel nor the sweep closes it. Undefined if someone else holds it.
+   */
+  async claimForCreate(attemptId: string): Promise<AttemptRecord | undefined> {
+    const rows = rowsOf(
+      await this.ds.query(
+        `UPDATE payment_attempts SET creating_until = now() + make_interval(secs => ${CREATE_CLAIM_SECONDS})
+          WHERE id = $1 AND status = 'open' AND (creating_until IS NULL OR creating_until < now())
+          RETURNING *`,
+        [attemptId],
+      ),
+    );
+    return rows[0] ? toAttempt(rows[0]) : undefined;
+  }
+
+  async releaseCreateClaim(attemptId: string): Promise<void> {
+    await this.ds.query(`UPDATE payment_attempts SET creating_until = NULL WHERE id = $1`, [attemptId]);
+  }
+
+  /**
+   * After a close that found no trade at the channel (an unscanned QR, an unopened pay form), the trade
+   * may still appear until the channel-side expiry: the order sync takes one more look after it.
+   */
+  async scheduleFinalCheck(attemptId: string): Promise<void> {
     await this.ds.query(
-      `UPDATE payment_attempts SET pay_type = $2, pay_url = $3, channel_trade_no = COALESCE($4::varchar, channel_trade_no),
-              updated_at = now() WHERE id = $1`,
-      [attemptId, payType, payUrl, channelTradeNo],
+      `UPDATE payment_attempts a SET next_sync_at = o.expire_time + interval '5 minutes'
+         FROM orders o
+        WHERE a.id = $1 AND a.status = 'closed' AND o.id = a.order_pk`,
+      [attemptId],
     );
   }
 

@@ -92,6 +92,10 @@ export function toOrderView(o: OrderRecord): OrderView {
 }
 
 const MAX_METADATA_BYTES = 4096;
+function busy(channel: string): PayError {
+  return new PayError('ORDER_STATUS_ERROR', `a ${channel} payment of this order is being created; retry in a moment`);
+}
+
 /** Codes a channel raises for a request it refused before any trade existed. */
 const CLIENT_ERRORS: ReadonlySet<string> = new Set(['INVALID_PARAMS', 'UNKNOWN_PAY_TYPE', 'INVALID_AMOUNT']);
 const MAX_TIMEOUT_MINUTES = 15 * 24 * 60;
@@ -198,8 +202,10 @@ export class PayService {
     }
     const attemptId = newId();
     // The attempt row is written before the channel call: if we crash after the channel created the
-    // trade, the sweep still knows to close it.
-    const attempt = await this.store.upsertAttempt({
+    // trade, the sweep still knows to close it. A fresh row comes claimed for this call
+    // (creating_until); an existing open one is claimed here, so two pay requests, or a pay request and
+    // a cancel or the sweep, never work on one attempt at once.
+    const found = await this.store.upsertAttempt({
       id: attemptId,
       order,
       channel: channel.fullName,
@@ -207,21 +213,40 @@ export class PayService {
       payType,
       outTradeNo: channel.outTradeNoFor(order.orderId, attemptId),
     });
-    if (attempt.status !== 'open') {
-      throw new PayError('ORDER_STATUS_ERROR', `the ${channel.fullName} payment of this order is ${attempt.status}`);
+    if (found.status !== 'open') {
+      throw new PayError('ORDER_STATUS_ERROR', `the ${channel.fullName} payment of this order is ${found.status}`);
     }
+    const fresh = found.id === attemptId;
+    const attempt = fresh ? found : await this.store.claimForCreate(found.id);
+    if (!attempt) throw busy(channel.fullName);
     let info: ChannelPayInfo;
     try {
       info = await this.createAtChannel(channel, order, attempt, payType, input);
     } catch (err) {
       // A request the channel refused before creating anything (bad input for this pay type, a refused
-      // authorization) leaves no trade behind: drop the attempt this call created, so no job chases it.
-      if (attempt.id === attemptId && err instanceof PayError && CLIENT_ERRORS.has(err.code)) {
+      // authorization) leaves no trade behind: drop the attempt this call created (it held the claim,
+      // so nobody else used it), so no job chases it.
+      if (fresh && err instanceof PayError && CLIENT_ERRORS.has(err.code))
         await this.store.deleteFreshAttempt(attempt.id);
-      }
+      else await this.store.releaseCreateClaim(attempt.id);
       throw err;
     }
-    await this.store.recordPayUrl(attempt.id, payType, info.payUrl ?? null, info.channelTradeNo ?? null);
+    const recorded = await this.store.recordPayUrl(
+      attempt.id,
+      payType,
+      info.payUrl ?? null,
+      info.channelTradeNo ?? null,
+    );
+    const now = await this.query(orderId);
+    if (!recorded || now.status !== 'wait') {
+      // The order was cancelled or timed out while the channel created the trade (cancel and the sweep
+      // had not seen this attempt yet): close the new trade instead of handing it to a payer. If it
+      // cannot be closed now, the attempt stays open and the order sync closes it (or records a payment).
+      await this.closeAttempt(attempt).catch((err: unknown) =>
+        this.logger.warn(`closing a trade created after ${orderId} ended failed: ${(err as Error).message}`),
+      );
+      throw new PayError('ORDER_STATUS_ERROR', `order is ${now.status}, not payable`);
+    }
     const qrCode = info.qrContent ? qrPngDataUrl(info.qrContent) : null;
     return {
       orderId: order.orderId,
@@ -300,6 +325,8 @@ export class PayService {
     if (order.status === 'close' || order.status === 'timeout') return order;
     if (order.status === 'success') throw new PayError('ORDER_STATUS_ERROR', 'order is paid and cannot be cancelled');
     const attempts = (await this.store.attemptsOf(order.id)).filter((a) => a.status === 'open');
+    const creating = attempts.find((a) => isCreating(a, this.clock.now()));
+    if (creating) throw busy(creating.channel);
     for (const attempt of attempts) {
       const outcome = await this.closeAttempt(attempt);
       if (outcome === 'paid') break;
@@ -320,8 +347,12 @@ export class PayService {
     const outcome = await channel.closePayment(refOf(attempt));
     switch (outcome) {
       case 'closed':
-      case 'not_found':
         await this.store.moveAttempt(attempt.id, 'closed', {});
+        return 'closed';
+      case 'not_found':
+        // Nothing to close yet, but the trade may still appear (a QR scanned later): look once more
+        // after the channel-side expiry, so a payment whose notify is lost is still found.
+        if (await this.store.moveAttempt(attempt.id, 'closed', {})) await this.store.scheduleFinalCheck(attempt.id);
         return 'closed';
       case 'already_paid': {
         const snap = await channel.queryPayment(refOf(attempt));
@@ -365,6 +396,11 @@ export class PayService {
   channelOf(fullName: string): PaymentChannel {
     return this.registry.resolve(fullName);
   }
+}
+
+/** Whether a pay request is creating this attempt's trade at its channel right now. */
+export function isCreating(a: AttemptRecord, now: Date): boolean {
+  return a.creatingUntil !== null && a.creatingUntil.getTime() > now.getTime();
 }
 
 export function refOf(a: AttemptRecord): AttemptRef {

@@ -315,7 +315,7 @@ describe('createPayment WAP_PAY / PAGE_PAY (no server call)', () => {
     expect(get).toEqual(params);
   });
 
-  it('PAGE_PAY: FAST_INSTANT_TRADE_PAY with timeout_express, no return_url when none is given', async () => {
+  it('PAGE_PAY: FAST_INSTANT_TRADE_PAY with timeout_express and the absolute time_expire, no return_url when none is given', async () => {
     const sut = withClock({});
     const info = await sut.createPayment(attempt({ payType: 'PAGE_PAY' }));
     const params = Object.fromEntries(new URL(info.payUrl as string).searchParams);
@@ -327,6 +327,7 @@ describe('createPayment WAP_PAY / PAGE_PAY (no server call)', () => {
       total_amount: '88.88',
       subject: 'Coffee & <cake> "large"',
       timeout_express: '30m',
+      time_expire: '2024-03-01 12:30', // the order's expiry in GMT+8: a form opened late is not payable after it
     });
     expect(requestVerifies(params)).toBe(true);
   });

@@ -141,6 +141,9 @@ export class AlipayChannel implements PaymentChannel {
             total_amount: totalAmount,
             subject: input.subject,
             timeout_express: timeoutExpress(input.expireTime, now),
+            // timeout_express of a page pay counts from when the payer opens the form; the absolute
+            // time_expire keeps a form opened late from being payable after our order has ended.
+            time_expire: timeExpire(input.expireTime),
           },
           input,
         );

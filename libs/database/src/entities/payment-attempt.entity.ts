@@ -21,6 +21,7 @@ export class PaymentAttemptEntity {
   @Column({ name: 'paid_at', type: 'timestamptz', nullable: true }) paidAt: Date | null;
   @Column({ name: 'closed_at', type: 'timestamptz', nullable: true }) closedAt: Date | null;
   @Column({ name: 'next_sync_at', type: 'timestamptz', nullable: true }) nextSyncAt: Date | null;
+  @Column({ name: 'creating_until', type: 'timestamptz', nullable: true }) creatingUntil: Date | null;
   @Column({ name: 'sync_count', type: 'integer' }) syncCount: number;
   @Column({ name: 'close_attempts', type: 'integer' }) closeAttempts: number;
   @Column({ name: 'last_error', type: 'varchar', nullable: true }) lastError: string | null;

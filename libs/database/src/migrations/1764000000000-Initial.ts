@@ -56,7 +56,12 @@ export class Initial1764000000000 implements MigrationInterface {
         pay_url         text,
         paid_at         timestamptz,
         closed_at       timestamptz,
+        -- When the order sync next asks the channel (open attempts; closed ones whose trade did not
+        -- exist yet get one last look after the channel-side expiry).
         next_sync_at    timestamptz,
+        -- Set while a request is creating this attempt's trade at the channel: nobody else may reuse
+        -- or close the attempt until it is written back (or the claim runs out).
+        creating_until  timestamptz,
         sync_count      integer      NOT NULL DEFAULT 0,
         close_attempts  integer      NOT NULL DEFAULT 0,
         last_error      varchar(256),
@@ -71,7 +76,7 @@ export class Initial1764000000000 implements MigrationInterface {
       `CREATE UNIQUE INDEX uq_attempts_order_channel_open ON payment_attempts (order_pk, channel) WHERE status = 'open'`,
     );
     await q.query(`CREATE INDEX ix_attempts_order ON payment_attempts (order_pk)`);
-    await q.query(`CREATE INDEX ix_attempts_open_sync ON payment_attempts (next_sync_at) WHERE status = 'open'`);
+    await q.query(`CREATE INDEX ix_attempts_sync ON payment_attempts (next_sync_at) WHERE next_sync_at IS NOT NULL`);
 
     await q.query(`
       CREATE TABLE notify_inbox (

@@ -41,13 +41,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     );
     this.scheduler.addInterval(
       'order-sync',
-      setInterval(
-        () =>
-          this.tick('order-sync', () =>
-            this.sync.syncOnce({ batchSize: this.cfg.sweepBatchSize, leaseSeconds: this.cfg.sweepLeaseSeconds }),
-          ),
-        everyMs,
-      ),
+      setInterval(() => this.tick('order-sync', () => this.sync.syncOnce(this.sweepOptions())), everyMs),
     );
     this.scheduler.addInterval(
       'housekeeping',

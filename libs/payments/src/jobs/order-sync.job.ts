@@ -15,6 +15,8 @@ export interface SyncResult {
 export interface SyncOptions {
   readonly batchSize?: number;
   readonly leaseSeconds?: number;
+  /** Attempts queried at once. */
+  readonly concurrency?: number;
   /** Query times after an attempt's creation (tests shorten them). */
   readonly scheduleMs?: readonly number[];
 }
@@ -41,26 +43,30 @@ export class OrderSyncJob {
     const result: SyncResult = { claimed: 0, paid: 0, closed: 0, failures: 0 };
     this.stats.inc('sync_runs');
     const schedule = opts.scheduleMs ?? SYNC_SCHEDULE_MS;
+    // Claim only what is worked on at once, so no lease outlives the work on its attempt.
+    const take = Math.min(opts.batchSize ?? 100, opts.concurrency ?? 8);
     for (;;) {
-      const attempts = await this.claim(opts.batchSize ?? 100, opts.leaseSeconds ?? 120);
+      const attempts = await this.claim(take, opts.leaseSeconds ?? 120);
       if (attempts.length === 0) break;
       result.claimed += attempts.length;
       this.stats.inc('sync_attempts_claimed', attempts.length);
-      for (const attempt of attempts) {
-        try {
-          const outcome = await this.syncOne(attempt, schedule);
-          if (outcome === 'paid') result.paid++;
-          if (outcome === 'closed') result.closed++;
-        } catch (err) {
-          result.failures++;
-          this.stats.inc('sync_channel_failures');
-          const why =
-            err instanceof PayError ? `${err.code} ${JSON.stringify(err.detail ?? {})}` : (err as Error).message;
-          this.logger.warn(`sync of ${attempt.channel} attempt for ${attempt.orderId} failed: ${why}`);
-          await this.reschedule(attempt, schedule);
-        }
-      }
-      if (attempts.length < (opts.batchSize ?? 100)) break;
+      await Promise.all(
+        attempts.map(async (attempt) => {
+          try {
+            const outcome = await this.syncOne(attempt, schedule);
+            if (outcome === 'paid') result.paid++;
+            if (outcome === 'closed') result.closed++;
+          } catch (err) {
+            result.failures++;
+            this.stats.inc('sync_channel_failures');
+            const why =
+              err instanceof PayError ? `${err.code} ${JSON.stringify(err.detail ?? {})}` : (err as Error).message;
+            this.logger.warn(`sync of ${attempt.channel} attempt for ${attempt.orderId} failed: ${why}`);
+            await this.reschedule(attempt, schedule);
+          }
+        }),
+      );
+      if (attempts.length < take) break;
     }
     return result;
   }
@@ -72,7 +78,7 @@ export class OrderSyncJob {
           SET next_sync_at = $2::timestamptz + make_interval(secs => $3), sync_count = a.sync_count + 1
         WHERE a.id IN (
           SELECT id FROM payment_attempts
-           WHERE status = 'open' AND next_sync_at <= $2
+           WHERE next_sync_at <= $2 AND (creating_until IS NULL OR creating_until < $2)
            ORDER BY next_sync_at
            LIMIT $1
            FOR UPDATE SKIP LOCKED)
@@ -86,6 +92,19 @@ export class OrderSyncJob {
   private async syncOne(attempt: AttemptRecord, schedule: readonly number[]): Promise<'paid' | 'closed' | 'pending'> {
     const order = await this.store.findOrderByPk(attempt.orderPk);
     if (!order) throw new Error(`attempt ${attempt.id} has no order`);
+    if (attempt.status !== 'open') {
+      // The last look at a trade that did not exist when it was closed (see PayService.closeAttempt).
+      const applied = await this.pay.syncAttempt(attempt);
+      await this.store.ds.query(`UPDATE payment_attempts SET next_sync_at = NULL WHERE id = $1`, [attempt.id]);
+      if (applied.kind === 'paid' || applied.kind === 'second_payment') {
+        this.stats.inc('sync_payments_found');
+        this.logger.warn(
+          `order ${attempt.orderId}: a trade closed before it existed was paid later on ${attempt.channel}`,
+        );
+        return 'paid';
+      }
+      return 'closed';
+    }
     if (order.status !== 'wait') {
       const outcome = await this.pay.closeAttempt(attempt);
       if (outcome === 'pending') await this.reschedule(attempt, schedule);

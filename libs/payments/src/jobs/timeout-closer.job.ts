@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { PayError, Clock } from '#common';
 import { OrderStore, type AttemptRecord, type OrderRecord, toOrder } from '../order-store.js';
-import { PayService, refOf } from '../pay.service.js';
+import { PayService, isCreating, refOf } from '../pay.service.js';
 import { PaymentTransitions } from '../payment-transitions.js';
 import { ChannelRegistry } from '#channels';
 import { JobStats } from './job-stats.js';
@@ -50,7 +50,9 @@ export class TimeoutCloserJob {
     const result: SweepResult = { claimed: 0, timedOut: 0, latePaid: 0, stuck: 0 };
     this.stats.inc('sweep_runs');
     for (;;) {
-      const orders = await this.claim(batchSize, opts.leaseSeconds ?? 120);
+      // Claim no more than are worked on at once: a claimed order waits for no other order's channel
+      // calls, so its lease (120 s) outlives the work on it even when channels time out.
+      const orders = await this.claim(Math.min(batchSize, opts.concurrency ?? 8), opts.leaseSeconds ?? 120);
       if (orders.length === 0) break;
       result.claimed += orders.length;
       this.stats.inc('sweep_orders_claimed', orders.length);
@@ -64,7 +66,7 @@ export class TimeoutCloserJob {
         }
       });
       await Promise.all(workers);
-      if (orders.length < batchSize) break;
+      if (orders.length < Math.min(batchSize, opts.concurrency ?? 8)) break;
     }
     if (result.claimed) {
       this.logger.log(
@@ -99,6 +101,9 @@ export class TimeoutCloserJob {
   ): Promise<'timeout' | 'paid' | 'stuck' | 'other'> {
     try {
       const attempts = (await this.store.attemptsOf(order.id)).filter((a) => a.status === 'open');
+      if (attempts.some((a) => isCreating(a, this.clock.now()))) {
+        return await this.postpone(order, retry, 'a pay request is creating a trade for it');
+      }
       for (const attempt of attempts) {
         const outcome = await this.settleAttempt(attempt);
         if (outcome === 'paid') {

@@ -1,0 +1,156 @@
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { OrderSyncJob, TimeoutCloserJob } from '#payments';
+import { auth, bootApp, type TestApp, uniqueOrderId, until } from '../utils/test-app.js';
+
+/** Races between pay requests, cancel, the sweep and late trades (found in review). */
+describe('races around creating a trade', () => {
+  let t: TestApp;
+  let http: ReturnType<typeof request>;
+  let db: DataSource;
+
+  beforeAll(async () => {
+    t = await bootApp();
+    http = request(t.app.getHttpServer());
+    db = t.app.get(DataSource);
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  const wallet = () => t.sandbox!.alipayplus;
+
+  async function order(): Promise<string> {
+    const orderId = uniqueOrderId('R');
+    await http.post('/api/v1/orders').set(auth()).send({ orderId, subject: 'Race', amount: '3.00' }).expect(201);
+    return orderId;
+  }
+
+  const payWallet = (orderId: string, authCode: string) =>
+    http
+      .post(`/api/v1/orders/${orderId}/pay`)
+      .set(auth())
+      .send({ channel: 'pays.AlipayPlusType', payType: 'CASHIER', authCode });
+
+  async function statusOf(orderId: string): Promise<string> {
+    return (await http.get(`/api/v1/orders/${orderId}`).set(auth())).body.status as string;
+  }
+
+  async function walletAttempts(orderId: string): Promise<{ out_trade_no: string; status: string }[]> {
+    return db.query(
+      `SELECT out_trade_no, status FROM payment_attempts WHERE order_id = $1 AND channel = 'pays.myWallet'`,
+      [orderId],
+    );
+  }
+
+  it('a refused pay request racing a good one never orphans the good one’s wallet payment', async () => {
+    const orderId = await order();
+    wallet().setLatencyMs(200);
+    try {
+      const [bad, good] = await Promise.all([
+        payWallet(orderId, 'AUTH_not_issued_by_the_wallet'),
+        payWallet(orderId, wallet().issueAuthCode()),
+      ]);
+      expect(bad.status).toBe(400);
+      // Either the good one ran after the refused one let go (200), or it found the attempt busy (409).
+      expect([200, 409]).toContain(good.status);
+      const retry = good.status === 200 ? good : await payWallet(orderId, wallet().issueAuthCode());
+      expect(retry.status).toBe(200);
+    } finally {
+      wallet().setLatencyMs(0);
+    }
+    const attempts = await walletAttempts(orderId);
+    expect(attempts).toHaveLength(1);
+    expect(attempts[0]?.status).toBe('open');
+    await wallet().pay(attempts[0]!.out_trade_no);
+    await until(async () => ((await statusOf(orderId)) === 'success' ? true : undefined));
+  });
+
+  it('cancel while a trade is being created answers 409 and closes nothing half-way', async () => {
+    const orderId = await order();
+    wallet().setLatencyMs(300);
+    let payRes: request.Response | undefined;
+    try {
+      const paying = payWallet(orderId, wallet().issueAuthCode()).then((r) => (payRes = r));
+      await until(async () => ((await walletAttempts(orderId)).length ? true : undefined), 5000, 10);
+      const cancel = await http.post(`/api/v1/orders/${orderId}/cancel`).set(auth()).send({});
+      expect(cancel.status).toBe(409);
+      expect(cancel.body.code).toBe('ORDER_STATUS_ERROR');
+      await paying;
+    } finally {
+      wallet().setLatencyMs(0);
+    }
+    expect(payRes?.status).toBe(200);
+    expect(await statusOf(orderId)).toBe('wait');
+    const cancelled = await http.post(`/api/v1/orders/${orderId}/cancel`).set(auth()).send({});
+    expect(cancelled.body.status).toBe('close');
+    const [a] = await walletAttempts(orderId);
+    expect(a?.status).toBe('closed');
+    expect(wallet().payment(a!.out_trade_no)?.status).toBe('CANCELLED');
+  });
+
+  it('an order that ended while its trade was being created gets the trade closed, not handed out', async () => {
+    const orderId = await order();
+    wallet().setLatencyMs(300);
+    let payRes: request.Response | undefined;
+    try {
+      const paying = payWallet(orderId, wallet().issueAuthCode()).then((r) => (payRes = r));
+      await until(async () => ((await walletAttempts(orderId)).length ? true : undefined), 5000, 10);
+      // A cancel that listed the attempts before this one existed: the order is closed under the pay request.
+      await db.query(`UPDATE orders SET status = 'close', closed_reason = 'cancelled' WHERE order_id = $1`, [orderId]);
+      await paying;
+    } finally {
+      wallet().setLatencyMs(0);
+    }
+    expect(payRes?.status).toBe(409);
+    const [a] = await walletAttempts(orderId);
+    expect(a?.status).toBe('closed');
+    expect(wallet().payment(a!.out_trade_no)?.status).toBe('CANCELLED');
+  });
+
+  it('the sweep postpones an expired order whose trade is being created', async () => {
+    const orderId = await order();
+    wallet().setLatencyMs(400);
+    try {
+      const paying = payWallet(orderId, wallet().issueAuthCode()).then((r) => r); // supertest sends on then()
+      await until(async () => ((await walletAttempts(orderId)).length ? true : undefined), 5000, 10);
+      await db.query(`UPDATE orders SET expire_time = now() - interval '1 second' WHERE order_id = $1`, [orderId]);
+      const r = await t.app.get(TimeoutCloserJob).sweepOnce({ retryScheduleMs: [0] });
+      expect(r.stuck).toBeGreaterThanOrEqual(1);
+      expect(await statusOf(orderId)).toBe('wait');
+      await paying;
+    } finally {
+      wallet().setLatencyMs(0);
+    }
+    await t.app.get(TimeoutCloserJob).sweepOnce({ retryScheduleMs: [0] });
+    expect(await statusOf(orderId)).toBe('timeout');
+  });
+
+  it('an Alipay QR closed before anyone scanned it is looked at once more: a later payment with a lost notify is found', async () => {
+    const orderId = await order();
+    await http
+      .post(`/api/v1/orders/${orderId}/pay`)
+      .set(auth())
+      .send({ channel: 'pays.AliPayType', payType: 'pc' })
+      .expect(200);
+    const cancel = await http.post(`/api/v1/orders/${orderId}/cancel`).set(auth()).send({});
+    expect(cancel.body.status).toBe('close'); // nothing existed at Alipay to close
+    const rows = await db.query<{ status: string; due: boolean }[]>(
+      `SELECT a.status, a.next_sync_at >= o.expire_time AS due FROM payment_attempts a JOIN orders o ON o.id = a.order_pk WHERE a.order_id = $1`,
+      [orderId],
+    );
+    expect(rows).toEqual([{ status: 'closed', due: true }]);
+    // The payer scans the old QR and pays; the notify is lost.
+    t.sandbox!.alipay.scan(orderId);
+    t.sandbox!.alipay.setDropNotifies(true);
+    try {
+      await t.sandbox!.alipay.pay(orderId);
+      await db.query(`UPDATE payment_attempts SET next_sync_at = now() WHERE order_id = $1`, [orderId]);
+      const r = await t.app.get(OrderSyncJob).syncOnce();
+      expect(r.paid).toBeGreaterThanOrEqual(1);
+    } finally {
+      t.sandbox!.alipay.setDropNotifies(false);
+    }
+    expect(await statusOf(orderId)).toBe('success');
+  });
+});
