@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { HousekeepingJob } from '#payments';
-import { auth, bootApp, type TestApp, uniqueOrderId } from '../utils/test-app.js';
+import { API_KEYS, auth, bootApp, type TestApp, uniqueOrderId } from '../utils/test-app.js';
 
 describe('orders API (API.md §4, §7, §8)', () => {
   let t: TestApp;
@@ -110,6 +110,8 @@ describe('orders API (API.md §4, §7, §8)', () => {
       ['an unknown field', { subject: 'x', amount: '1.00', price: 1 }],
       ['an unknown currency', { subject: 'x', amount: '1.00', currency: 'XXX' }],
       ['an expireTime in the past', { subject: 'x', amount: '1.00', expireTime: '2020-01-01T00:00:00Z' }],
+      ['a NUL character in the subject', { subject: 'a\u0000b', amount: '1.00' }],
+      ['a NUL character in metadata', { subject: 'x', amount: '1.00', metadata: { deep: { k: 'x\u0000' } } }],
     ])('%s → 400 INVALID_PARAMS', async (_name, body) => {
       const before = await t.app.get(DataSource).query<{ n: number }[]>('SELECT count(*)::int AS n FROM orders');
       const res = await create(body);
@@ -242,23 +244,42 @@ describe('orders API (API.md §4, §7, §8)', () => {
       const db = t.app.get(DataSource);
       await db.query(
         `INSERT INTO idempotency_keys (principal, idem_key, request_hash, state, created_at, expires_at)
-         VALUES ('service#1', $1, $2, 'running', now() - interval '3 minutes', now() + interval '1 day')`,
-        [key, 'f'.repeat(64)],
+         VALUES ($3, $1, $2, 'running', now() - interval '3 minutes', now() + interval '1 day')`,
+        [key, 'f'.repeat(64), API_KEYS[0]?.label],
       );
       const res = await create({ subject: 'Retry after crash', amount: '1.00' }, { ...auth(), 'Idempotency-Key': key });
       expect(res.status).toBe(201);
       const fresh = `idem-${uniqueOrderId()}`;
       await db.query(
         `INSERT INTO idempotency_keys (principal, idem_key, request_hash, state, expires_at)
-         VALUES ('service#1', $1, $2, 'running', now() + interval '1 day')`,
+         VALUES ($3, $1, $2, 'running', now() + interval '1 day')`,
         [
           fresh,
           createHash('sha256').update('POST /api/v1/orders\n{"amount":"1.00","subject":"Still running"}').digest('hex'),
+          API_KEYS[0]?.label,
         ],
       );
       const busy = await create({ subject: 'Still running', amount: '1.00' }, { ...auth(), 'Idempotency-Key': fresh });
       expect(busy.status).toBe(409);
       expect(busy.body.code).toBe('IDEMPOTENCY_KEY_IN_USE');
+    });
+
+    it('housekeeping drops refused notifies after 30 days and keeps accepted ones', async () => {
+      const db = t.app.get(DataSource);
+      const tag = uniqueOrderId('H');
+      await db.query(
+        `INSERT INTO notify_inbox (channel_type, payload_sha256, headers, body, verdict, order_id, last_received_at)
+         VALUES ('pays.AliPayType', md5($1) || md5($1), '{}', 'x', 'refused', $1, now() - interval '31 days'),
+                ('pays.AliPayType', md5($1 || 'a') || md5($1 || 'a'), '{}', 'x', 'applied', $1, now() - interval '31 days'),
+                ('pays.AliPayType', md5($1 || 'b') || md5($1 || 'b'), '{}', 'x', 'refused', $1, now())`,
+        [tag],
+      );
+      await t.app.get(HousekeepingJob).deleteOldRefusedNotifies();
+      const left = await db.query<{ verdict: string }[]>(
+        `SELECT verdict FROM notify_inbox WHERE order_id = $1 ORDER BY verdict`,
+        [tag],
+      );
+      expect(left.map((r) => r.verdict)).toEqual(['applied', 'refused']);
     });
 
     it('lets exactly one of concurrent requests with one key run', async () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import type { Clock } from '#common';
-import { type ApiKey, type AppConfig, loadAppConfig } from '#config';
+import { type ApiKey, type AppConfig, apiKey, loadAppConfig } from '#config';
 import { type ChannelInstanceConfig, channelProviders } from '#channels';
 import { PublicUrl } from '#payments';
 import type { Sandbox } from '#sandbox';
@@ -17,11 +17,7 @@ export const KEYS = {
   admin: 'test-admin-key-0123456789',
 } as const;
 
-export const API_KEYS: ApiKey[] = Object.entries(KEYS).map(([role, secret], i) => ({
-  role: role as ApiKey['role'],
-  secret,
-  label: `${role}#${i + 1}`,
-}));
+export const API_KEYS: ApiKey[] = Object.entries(KEYS).map(([role, secret]) => apiKey(role as ApiKey['role'], secret));
 
 export const auth = (role: keyof typeof KEYS = 'service'): Record<string, string> => ({
   Authorization: `Bearer ${KEYS[role]}`,

@@ -9,6 +9,7 @@ import { API_KEYS, AuthGuard } from './http/auth.guard.js';
 import { ErrorFilter } from './http/error.filter.js';
 import { FacadeController } from './http/facade.controller.js';
 import { HealthController } from './http/health.controller.js';
+import { HttpDrain } from './http/http-drain.js';
 import { IdempotencyInterceptor } from './http/idempotency.interceptor.js';
 import { MetricsController } from './http/metrics.controller.js';
 import { NotifyController } from './http/notify.controller.js';
@@ -45,6 +46,7 @@ export class ApiModule {
         { provide: APP_FILTER, useClass: ErrorFilter },
         { provide: APP_PIPE, useFactory: validationPipe },
         IdempotencyInterceptor,
+        HttpDrain,
       ],
     };
   }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { ConfigError } from '#common';
-import { type ApiKey, ROLES, loadAppConfig, loadPaysDir } from '#config';
+import { type ApiKey, ROLES, apiKey, loadAppConfig, loadPaysDir } from '#config';
 import { channelProviders } from '#channels';
 import { PublicUrl } from '#payments';
 import { startSandbox } from '#sandbox';
@@ -34,11 +34,7 @@ async function main(): Promise<void> {
   let apiKeys: readonly ApiKey[] | undefined = config.apiKeys;
   if (!apiKeys) {
     if (!sandboxOn) throw new ConfigError('API_KEYS is not set: give comma-separated role:secret pairs (API.md §8)');
-    apiKeys = ROLES.map((role, i) => ({
-      role,
-      label: `${role}#${i + 1}`,
-      secret: `pb_${role}_${randomBytes(18).toString('base64url')}`,
-    }));
+    apiKeys = ROLES.map((role) => apiKey(role, `pb_${role}_${randomBytes(18).toString('base64url')}`));
     // Printed once on purpose: sandbox keys are generated per start and exist nowhere else.
     process.stdout.write(
       `\nSandbox API keys (generated for this run; set API_KEYS to choose your own):\n` +

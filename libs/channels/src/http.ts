@@ -34,7 +34,15 @@ export async function channelPost(
       cause: String((err as { message?: unknown } | null)?.message ?? err),
     });
   }
-  const text = await res.text();
+  let text: string;
+  try {
+    text = await res.text();
+  } catch (err) {
+    // The body can fail or time out after the headers came: same outcome as no answer.
+    const name = (err as { name?: unknown } | null)?.name;
+    const code = name === 'TimeoutError' || name === 'AbortError' ? 'CHANNEL_TIMEOUT' : 'CHANNEL_ERROR';
+    throw new PayError(code, 'the payment channel did not finish its answer', { url: hostOf(url) });
+  }
   return { status: res.status, headers: res.headers, body: text };
 }
 

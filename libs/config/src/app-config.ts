@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ConfigError } from '#common';
 
 export type Role = 'service' | 'viewer' | 'operator' | 'admin';
@@ -5,7 +6,10 @@ export const ROLES: readonly Role[] = ['service', 'viewer', 'operator', 'admin']
 
 export interface ApiKey {
   readonly role: Role;
-  /** A short, non-secret label for logs: the role and the key's first 4 characters' hash. */
+  /**
+   * A short, non-secret label for logs and for scoping Idempotency-Keys: the role and 12 hex digits of
+   * the secret's SHA-256, so it stays the same when API_KEYS is reordered.
+   */
   readonly label: string;
   readonly secret: string;
 }
@@ -62,6 +66,10 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
   };
 }
 
+export function apiKey(role: Role, secret: string): ApiKey {
+  return { role, secret, label: `${role}:${createHash('sha256').update(secret).digest('hex').slice(0, 12)}` };
+}
+
 /** `API_KEYS`: comma-separated `role:secret` pairs (API.md §8). Errors never echo a secret. */
 export function parseApiKeys(raw: string | undefined): ApiKey[] | undefined {
   if (raw === undefined || raw.trim() === '') return undefined;
@@ -76,7 +84,10 @@ export function parseApiKeys(raw: string | undefined): ApiKey[] | undefined {
     if (secret.length < 16) {
       throw new ConfigError(`API_KEYS entry #${index + 1} (${role}): the secret must be at least 16 characters`);
     }
-    keys.push({ role: role as Role, secret, label: `${role}#${index + 1}` });
+    if (keys.some((k) => k.secret === secret)) {
+      throw new ConfigError(`API_KEYS entry #${index + 1} (${role}): the same secret is given twice`);
+    }
+    keys.push(apiKey(role as Role, secret));
   });
   return keys;
 }

@@ -122,10 +122,19 @@ describe('loadAppConfig', () => {
   });
 
   it('parses API_KEYS and never echoes a secret', () => {
-    expect(parseApiKeys('service:abcdefghijklmnop,admin:ABCDEFGHIJKLMNOP')).toEqual([
-      { role: 'service', secret: 'abcdefghijklmnop', label: 'service#1' },
-      { role: 'admin', secret: 'ABCDEFGHIJKLMNOP', label: 'admin#2' },
+    const keys = parseApiKeys('service:abcdefghijklmnop,admin:ABCDEFGHIJKLMNOP');
+    expect(keys?.map((k) => [k.role, k.secret])).toEqual([
+      ['service', 'abcdefghijklmnop'],
+      ['admin', 'ABCDEFGHIJKLMNOP'],
     ]);
+    // Labels scope Idempotency-Keys: stable when the list is reordered, and no part of the secret.
+    const reordered = parseApiKeys('admin:ABCDEFGHIJKLMNOP,service:abcdefghijklmnop');
+    expect(reordered?.find((k) => k.role === 'service')?.label).toBe(keys?.[0]?.label);
+    expect(keys?.[0]?.label).toMatch(/^service:[0-9a-f]{12}$/);
+    expect(keys?.[0]?.label).not.toContain('abcd');
+    expect(() => parseApiKeys('service:abcdefghijklmnop,admin:abcdefghijklmnop')).toThrow(
+      'the same secret is given twice',
+    );
     const short = errorOf(() => parseApiKeys('service:tooShortSecret'));
     expect(short.message).toContain('at least 16');
     expect(short.message).not.toContain('tooShortSecret');

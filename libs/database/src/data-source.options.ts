@@ -30,7 +30,9 @@ export async function prepareDataSource(settings: DatabaseSettings): Promise<Pre
     migrationsRun: false,
     synchronize: false,
     installExtensions: false,
-    logging: ['error' as const],
+    // Off: TypeORM's error log prints every parameter of a failed query (payer data, notify bodies).
+    // Errors still propagate to the caller, which logs the message.
+    logging: false,
   };
   if (settings.databaseUrl) {
     return {

@@ -133,6 +133,13 @@ export class PayService {
     }
     const now = this.clock.now();
     const expireTime = this.expiryOf(input, now);
+    // PostgreSQL text and jsonb cannot hold U+0000: refuse it instead of failing on insert.
+    if (
+      subject.includes('\u0000') ||
+      (input.metadata !== undefined && JSON.stringify(input.metadata).includes('\\u0000'))
+    ) {
+      throw new PayError('INVALID_PARAMS', 'subject and metadata may not contain NUL characters');
+    }
     if (input.metadata !== undefined && Buffer.byteLength(JSON.stringify(input.metadata)) > MAX_METADATA_BYTES) {
       throw new PayError('INVALID_PARAMS', `metadata must be at most ${MAX_METADATA_BYTES} bytes of JSON`);
     }

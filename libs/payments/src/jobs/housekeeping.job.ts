@@ -1,7 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { OrderStore } from '../order-store.js';
 
-/** Hourly cleanup of rows whose time is over (today: Idempotency-Key answers past their TTL). */
+/**
+ * Hourly cleanup of rows whose time is over: Idempotency-Key answers past their TTL, and refused
+ * notifies (anyone can send those) after 30 days. Accepted notifies are kept: they are the evidence.
+ */
 @Injectable()
 export class HousekeepingJob {
   constructor(private readonly store: OrderStore) {}
@@ -13,6 +16,23 @@ export class HousekeepingJob {
       const result = await this.store.ds.query<unknown>(
         `DELETE FROM idempotency_keys WHERE ctid IN (
            SELECT ctid FROM idempotency_keys WHERE expires_at < now() LIMIT 1000)`,
+      );
+      const n = Array.isArray(result) && typeof result[1] === 'number' ? result[1] : 0;
+      total += n;
+      if (n < 1000) return total;
+    }
+  }
+
+  /** Deletes refused notify_inbox rows older than 30 days, in bounded batches. */
+  async deleteOldRefusedNotifies(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const result = await this.store.ds.query<unknown>(
+        `DELETE FROM notify_inbox WHERE id IN (
+           SELECT id FROM notify_inbox
+            WHERE verdict IN ('refused', 'unknown_instance', 'unknown_order', 'amount_mismatch')
+              AND last_received_at < now() - interval '30 days'
+            LIMIT 1000)`,
       );
       const n = Array.isArray(result) && typeof result[1] === 'number' ? result[1] : 0;
       total += n;

@@ -23,6 +23,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   private readonly running = new Set<string>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private stopped = false;
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly scheduler: SchedulerRegistry,
@@ -55,14 +56,17 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
       batchSize: this.cfg.sweepBatchSize,
       leaseSeconds: this.cfg.sweepLeaseSeconds,
       concurrency: this.cfg.sweepConcurrency,
+      signal: this.stopping.signal,
     };
   }
 
-  /** Drops Idempotency-Key answers past their time (kept IDEMPOTENCY_TTL_HOURS, at least 24 h). */
+  /** Drops Idempotency-Key answers past their TTL and refused notifies older than 30 days. */
   async housekeeping(): Promise<number> {
-    const rows = await this.housekeepingJob.deleteExpiredIdempotencyKeys();
-    if (rows) this.logger.log(`housekeeping: ${rows} expired idempotency keys removed`);
-    return rows;
+    const keys = await this.housekeepingJob.deleteExpiredIdempotencyKeys();
+    const notifies = await this.housekeepingJob.deleteOldRefusedNotifies();
+    if (keys || notifies)
+      this.logger.log(`housekeeping: removed ${keys} expired idempotency keys, ${notifies} old refused notifies`);
+    return keys + notifies;
   }
 
   private tick(name: string, fn: () => Promise<unknown>): void {
@@ -79,6 +83,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
 
   async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     for (const name of ['timeout-closer', 'order-sync', 'housekeeping']) {
       if (this.scheduler.doesExist('interval', name)) this.scheduler.deleteInterval(name);
     }

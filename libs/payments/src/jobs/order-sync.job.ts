@@ -17,6 +17,8 @@ export interface SyncOptions {
   readonly leaseSeconds?: number;
   /** Attempts queried at once. */
   readonly concurrency?: number;
+  /** Stops between batches (shutdown). */
+  readonly signal?: AbortSignal;
   /** Query times after an attempt's creation (tests shorten them). */
   readonly scheduleMs?: readonly number[];
 }
@@ -46,6 +48,7 @@ export class OrderSyncJob {
     // Claim only what is worked on at once, so no lease outlives the work on its attempt.
     const take = Math.min(opts.batchSize ?? 100, opts.concurrency ?? 8);
     for (;;) {
+      if (opts.signal?.aborted) break;
       const attempts = await this.claim(take, opts.leaseSeconds ?? 120);
       if (attempts.length === 0) break;
       result.claimed += attempts.length;

@@ -22,6 +22,8 @@ export interface SweepOptions {
   readonly retryScheduleMs?: readonly number[];
   /** Orders processed at once within a batch. */
   readonly concurrency?: number;
+  /** Stops between batches (shutdown): claimed orders are finished, no new ones are claimed. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -50,6 +52,7 @@ export class TimeoutCloserJob {
     const result: SweepResult = { claimed: 0, timedOut: 0, latePaid: 0, stuck: 0 };
     this.stats.inc('sweep_runs');
     for (;;) {
+      if (opts.signal?.aborted) break;
       // Claim no more than are worked on at once: a claimed order waits for no other order's channel
       // calls, so its lease (120 s) outlives the work on it even when channels time out.
       const orders = await this.claim(Math.min(batchSize, opts.concurrency ?? 8), opts.leaseSeconds ?? 120);

@@ -20,6 +20,9 @@ export type NotifyVerdict =
 
 const ACCEPTED: ReadonlySet<NotifyVerdict> = new Set(['applied', 'duplicate', 'second_payment', 'no_change']);
 
+/** How much of a refused notify's body the inbox keeps (the housekeeping job drops them after 30 days). */
+const REFUSED_BODY_KEPT_BYTES = 4096;
+
 /** Headers worth keeping with the raw body (the rest is transport noise). */
 const KEPT_HEADERS = ['content-type', 'client-id', 'request-time', 'signature', 'user-agent', 'x-forwarded-for'];
 
@@ -139,7 +142,10 @@ export class NotifyService {
         channel ?? null,
         hash,
         JSON.stringify(headers),
-        raw.body.toString('utf8').replaceAll('\u0000', ''),
+        // Refused requests come from anyone: keep enough to investigate, not whatever they sent.
+        (ACCEPTED.has(verdict) || verdict === 'error' ? raw.body : raw.body.subarray(0, REFUSED_BODY_KEPT_BYTES))
+          .toString('utf8')
+          .replaceAll('\u0000', ''),
         verdict,
         detail?.slice(0, 256) ?? null,
         orderId ?? null,
