@@ -364,6 +364,13 @@ export class PayService {
       case 'already_paid': {
         const snap = await channel.queryPayment(refOf(attempt));
         const applied = await this.store.transaction((em) => this.transitions.apply(attempt, snap, em));
+        if (applied.kind === 'amount_mismatch') {
+          // Paid, but not what the order says: neither close the order nor record it; an operator looks.
+          throw new PayError('CHANNEL_ERROR', 'the channel reports a payment that does not match the order', {
+            orderId: attempt.orderId,
+            channel: attempt.channel,
+          });
+        }
         return applied.kind === 'paid' || applied.kind === 'already_paid' || applied.kind === 'second_payment'
           ? 'paid'
           : 'pending';

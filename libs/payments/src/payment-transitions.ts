@@ -46,10 +46,13 @@ export class PaymentTransitions {
     snap: ChannelTradeSnapshot,
     em: EntityManager,
   ): Promise<ApplyOutcome> {
-    if (snap.amount && (snap.amount.minor !== attempt.amountMinor || snap.amount.currency !== attempt.currency)) {
+    // A payment is recorded only with an amount equal to the attempt's, whoever reports it (notify,
+    // query, sweep): a report without an amount is not evidence of this payment.
+    if (!snap.amount || snap.amount.minor !== attempt.amountMinor || snap.amount.currency !== attempt.currency) {
       this.logger.error(
         `amount mismatch on ${attempt.channel} attempt ${attempt.id} of order ${attempt.orderId}: ` +
-          `channel says ${snap.amount.minor} ${snap.amount.currency}, order is ${attempt.amountMinor} ${attempt.currency}`,
+          `channel says ${snap.amount ? `${snap.amount.minor} ${snap.amount.currency}` : 'no amount'}, ` +
+          `order is ${attempt.amountMinor} ${attempt.currency}`,
       );
       return { kind: 'amount_mismatch' };
     }
