@@ -153,4 +153,34 @@ describe('races around creating a trade', () => {
     }
     expect(await statusOf(orderId)).toBe('success');
   });
+
+  it('a paid trade whose amount differs from the order stops cancel and the sweep instead of closing the order', async () => {
+    const orderId = await order();
+    await http
+      .post(`/api/v1/orders/${orderId}/pay`)
+      .set(auth())
+      .send({ channel: 'pays.AliPayType', payType: 'pc' })
+      .expect(200);
+    t.sandbox!.alipay.scan(orderId);
+    t.sandbox!.alipay.setDropNotifies(true);
+    try {
+      await t.sandbox!.alipay.pay(orderId);
+    } finally {
+      t.sandbox!.alipay.setDropNotifies(false);
+    }
+    // Our record and the channel's disagree (3.00 at Alipay): nothing may be concluded from it.
+    await db.query(`UPDATE payment_attempts SET amount_minor = 299 WHERE order_id = $1`, [orderId]);
+    const cancel = await http.post(`/api/v1/orders/${orderId}/cancel`).set(auth()).send({});
+    expect(cancel.status).toBe(502);
+    expect(cancel.body.code).toBe('CHANNEL_ERROR');
+    expect(await statusOf(orderId)).toBe('wait');
+    await db.query(`UPDATE orders SET expire_time = now() - interval '1 second' WHERE order_id = $1`, [orderId]);
+    const r = await t.app.get(TimeoutCloserJob).sweepOnce({ retryScheduleMs: [60_000] });
+    expect(r.stuck).toBeGreaterThanOrEqual(1);
+    expect(await statusOf(orderId)).toBe('wait');
+    const [a] = await db.query<{ status: string }[]>(`SELECT status FROM payment_attempts WHERE order_id = $1`, [
+      orderId,
+    ]);
+    expect(a?.status).toBe('open');
+  });
 });
