@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { OrderStore } from '../order-store.js';
 
+const BATCH = 1000;
+
 /**
  * Hourly cleanup of rows whose time is over: Idempotency-Key answers past their TTL, and refused
  * notifies (anyone can send those) after 30 days. Accepted notifies are kept: they are the evidence.
@@ -9,34 +11,33 @@ import { OrderStore } from '../order-store.js';
 export class HousekeepingJob {
   constructor(private readonly store: OrderStore) {}
 
-  /** Deletes idempotency keys past their expiry in bounded batches; answers how many went. */
-  async deleteExpiredIdempotencyKeys(): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const result = await this.store.ds.query<unknown>(
-        `DELETE FROM idempotency_keys WHERE ctid IN (
-           SELECT ctid FROM idempotency_keys WHERE expires_at < now() LIMIT 1000)`,
-      );
-      const n = Array.isArray(result) && typeof result[1] === 'number' ? result[1] : 0;
-      total += n;
-      if (n < 1000) return total;
-    }
+  /** Deletes idempotency keys past their expiry; answers how many went. */
+  deleteExpiredIdempotencyKeys(): Promise<number> {
+    return this.deleteInBatches(
+      `DELETE FROM idempotency_keys WHERE ctid IN (
+         SELECT ctid FROM idempotency_keys WHERE expires_at < now() LIMIT ${BATCH})`,
+    );
   }
 
-  /** Deletes refused notify_inbox rows older than 30 days, in bounded batches. */
-  async deleteOldRefusedNotifies(): Promise<number> {
+  /** Deletes refused notify_inbox rows older than 30 days; answers how many went. */
+  deleteOldRefusedNotifies(): Promise<number> {
+    return this.deleteInBatches(
+      `DELETE FROM notify_inbox WHERE id IN (
+         SELECT id FROM notify_inbox
+          WHERE verdict IN ('refused', 'unknown_instance', 'unknown_order', 'amount_mismatch')
+            AND last_received_at < now() - interval '30 days'
+          LIMIT ${BATCH})`,
+    );
+  }
+
+  /** Runs a bounded DELETE until it deletes less than a batch, so no statement locks a large range. */
+  private async deleteInBatches(sql: string): Promise<number> {
     let total = 0;
     for (;;) {
-      const result = await this.store.ds.query<unknown>(
-        `DELETE FROM notify_inbox WHERE id IN (
-           SELECT id FROM notify_inbox
-            WHERE verdict IN ('refused', 'unknown_instance', 'unknown_order', 'amount_mismatch')
-              AND last_received_at < now() - interval '30 days'
-            LIMIT 1000)`,
-      );
+      const result = await this.store.ds.query<unknown>(sql);
       const n = Array.isArray(result) && typeof result[1] === 'number' ? result[1] : 0;
       total += n;
-      if (n < 1000) return total;
+      if (n < BATCH) return total;
     }
   }
 }
