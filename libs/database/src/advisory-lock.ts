@@ -1,10 +1,8 @@
 import type { DataSource } from 'typeorm';
 
-/** Stable 32-bit keys for pg advisory locks, one per job, so only one process runs a job step at once. */
+/** Stable 32-bit keys for pg advisory locks (the jobs use row claims instead, see payments/jobs). */
 export const ADVISORY_LOCKS = {
   migrations: 7_300_001,
-  timeoutSweep: 7_300_002,
-  orderSync: 7_300_003,
 } as const;
 
 /**

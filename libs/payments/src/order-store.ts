@@ -46,7 +46,6 @@ export interface AttemptRecord {
   /** Set while a request is creating this attempt's trade at its channel (see claimForCreate). */
   readonly creatingUntil: Date | null;
   readonly syncCount: number;
-  readonly closeAttempts: number;
   readonly createdAt: Date;
 }
 
@@ -61,6 +60,11 @@ function rowsOf(result: unknown): Row[] {
     return result[0] as Row[];
   }
   return result as Row[];
+}
+
+/** The row count of an UPDATE/DELETE as TypeORM answers it ([rows, count]). */
+export function affectedOf(result: unknown): number {
+  return Array.isArray(result) && typeof result[1] === 'number' ? result[1] : 0;
 }
 
 const num = (v: unknown): number => {
@@ -116,7 +120,6 @@ export function toAttempt(r: Row): AttemptRecord {
     nextSyncAt: date(r['next_sync_at']),
     creatingUntil: date(r['creating_until']),
     syncCount: Number(r['sync_count']),
-    closeAttempts: Number(r['close_attempts']),
     createdAt: date(r['created_at']) as Date,
   };
 }
@@ -129,7 +132,8 @@ export interface NewOrder {
   readonly currency: string;
   readonly expireTime: Date;
   readonly notifyUrl: string | null;
-  readonly metadata: Record<string, unknown> | null;
+  /** The metadata as JSON text (the caller has serialised it once to check it). */
+  readonly metadataJson: string | null;
 }
 
 export interface PaidFacts {
@@ -172,7 +176,7 @@ export class OrderStore {
           o.currency,
           o.expireTime,
           o.notifyUrl,
-          o.metadata === null ? null : JSON.stringify(o.metadata),
+          o.metadataJson,
         ],
       ),
     );
@@ -376,6 +380,60 @@ export class OrderStore {
       ),
     );
     return rows[0] ? toAttempt(rows[0]) : undefined;
+  }
+
+  /**
+   * The expiry sweep's claim: up to `limit` expired `wait` orders, row-locked only for this statement
+   * (SKIP LOCKED) and then held by a committed lease in `sweep_after`.
+   */
+  async claimExpiredOrders(limit: number, now: Date, leaseSeconds: number): Promise<OrderRecord[]> {
+    const rows = rowsOf(
+      await this.ds.query(
+        `UPDATE orders o
+            SET sweep_after = $2::timestamptz + make_interval(secs => $3), sweep_attempts = o.sweep_attempts + 1
+          WHERE o.id IN (
+            SELECT id FROM orders
+             WHERE status = 'wait' AND expire_time <= $2 AND (sweep_after IS NULL OR sweep_after <= $2)
+             ORDER BY expire_time
+             LIMIT $1
+             FOR UPDATE SKIP LOCKED)
+          RETURNING o.*`,
+        [limit, now, leaseSeconds],
+      ),
+    );
+    return rows.map(toOrder);
+  }
+
+  /** Sets when the sweep may take a still-waiting order again (its backoff). */
+  async postponeSweep(orderPk: string, at: Date): Promise<void> {
+    await this.ds.query(`UPDATE orders SET sweep_after = $2 WHERE id = $1 AND status = 'wait'`, [orderPk, at]);
+  }
+
+  /** The order sync's claim: attempts due for a query and not being created, leased via next_sync_at. */
+  async claimDueAttempts(limit: number, now: Date, leaseSeconds: number): Promise<AttemptRecord[]> {
+    const rows = rowsOf(
+      await this.ds.query(
+        `UPDATE payment_attempts a
+            SET next_sync_at = $2::timestamptz + make_interval(secs => $3), sync_count = a.sync_count + 1
+          WHERE a.id IN (
+            SELECT id FROM payment_attempts
+             WHERE next_sync_at <= $2 AND (creating_until IS NULL OR creating_until < $2)
+             ORDER BY next_sync_at
+             LIMIT $1
+             FOR UPDATE SKIP LOCKED)
+          RETURNING a.*`,
+        [limit, now, leaseSeconds],
+      ),
+    );
+    return rows.map(toAttempt);
+  }
+
+  /** The attempt's next sync time (only while it is open), or null: no more syncs. */
+  async setNextSync(attemptId: string, at: Date | null): Promise<void> {
+    await this.ds.query(
+      `UPDATE payment_attempts SET next_sync_at = $2::timestamptz WHERE id = $1 AND ($2::timestamptz IS NULL OR status = 'open')`,
+      [attemptId, at],
+    );
   }
 
   async addOutboxEvent(

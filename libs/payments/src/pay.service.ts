@@ -92,13 +92,14 @@ export function toOrderView(o: OrderRecord): OrderView {
 }
 
 const MAX_METADATA_BYTES = 4096;
-function busy(channel: string): PayError {
-  return new PayError('ORDER_STATUS_ERROR', `a ${channel} payment of this order is being created; retry in a moment`);
-}
+const MAX_TIMEOUT_MINUTES = 15 * 24 * 60;
 
 /** Codes a channel raises for a request it refused before any trade existed. */
 const CLIENT_ERRORS: ReadonlySet<string> = new Set(['INVALID_PARAMS', 'UNKNOWN_PAY_TYPE', 'INVALID_AMOUNT']);
-const MAX_TIMEOUT_MINUTES = 15 * 24 * 60;
+
+function busy(channel: string): PayError {
+  return new PayError('ORDER_STATUS_ERROR', `a ${channel} payment of this order is being created; retry in a moment`);
+}
 
 /** PaySvc of the seeds: create, getPayUrl, query, check, cancel, generateOrderId. */
 @Injectable()
@@ -133,14 +134,12 @@ export class PayService {
     }
     const now = this.clock.now();
     const expireTime = this.expiryOf(input, now);
+    const metadataJson = input.metadata === undefined ? undefined : JSON.stringify(input.metadata);
     // PostgreSQL text and jsonb cannot hold U+0000: refuse it instead of failing on insert.
-    if (
-      subject.includes('\u0000') ||
-      (input.metadata !== undefined && JSON.stringify(input.metadata).includes('\\u0000'))
-    ) {
+    if (subject.includes('\u0000') || metadataJson?.includes('\\u0000')) {
       throw new PayError('INVALID_PARAMS', 'subject and metadata may not contain NUL characters');
     }
-    if (input.metadata !== undefined && Buffer.byteLength(JSON.stringify(input.metadata)) > MAX_METADATA_BYTES) {
+    if (metadataJson !== undefined && Buffer.byteLength(metadataJson) > MAX_METADATA_BYTES) {
       throw new PayError('INVALID_PARAMS', `metadata must be at most ${MAX_METADATA_BYTES} bytes of JSON`);
     }
     for (let tries = 0; tries < 5; tries++) {
@@ -153,7 +152,7 @@ export class PayService {
         currency,
         expireTime,
         notifyUrl: input.notifyUrl ?? null,
-        metadata: input.metadata ?? null,
+        metadataJson: metadataJson ?? null,
       });
       if (inserted) return { order: inserted, created: true };
       if (input.orderId === undefined) continue; // a generated id collided: draw another
@@ -405,10 +404,6 @@ export class PayService {
     if (order.status !== 'wait')
       return { order, next: 'done', meaning: `the order is ${order.status}: nothing to pay` };
     return { order, next: step.next, meaning: step.meaning };
-  }
-
-  channelOf(fullName: string): PaymentChannel {
-    return this.registry.resolve(fullName);
   }
 }
 

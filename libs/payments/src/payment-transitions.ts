@@ -7,7 +7,7 @@ export type ApplyOutcome =
   | { readonly kind: 'paid'; readonly order: OrderRecord } // this call moved the order to success
   | { readonly kind: 'already_paid'; readonly order: OrderRecord | undefined } // recorded before: a repeat
   | { readonly kind: 'second_payment'; readonly order: OrderRecord | undefined } // paid by another attempt too
-  | { readonly kind: 'amount_mismatch' }
+  | { readonly kind: 'amount_mismatch'; readonly reported: string } // what the channel said was paid
   | { readonly kind: 'attempt_closed' }
   | { readonly kind: 'attempt_failed' }
   | { readonly kind: 'no_change' };
@@ -49,12 +49,12 @@ export class PaymentTransitions {
     // A payment is recorded only with an amount equal to the attempt's, whoever reports it (notify,
     // query, sweep): a report without an amount is not evidence of this payment.
     if (!snap.amount || snap.amount.minor !== attempt.amountMinor || snap.amount.currency !== attempt.currency) {
+      const reported = snap.amount ? `${snap.amount.minor} ${snap.amount.currency}` : 'no amount';
       this.logger.error(
         `amount mismatch on ${attempt.channel} attempt ${attempt.id} of order ${attempt.orderId}: ` +
-          `channel says ${snap.amount ? `${snap.amount.minor} ${snap.amount.currency}` : 'no amount'}, ` +
-          `order is ${attempt.amountMinor} ${attempt.currency}`,
+          `channel says ${reported}, order is ${attempt.amountMinor} ${attempt.currency}`,
       );
-      return { kind: 'amount_mismatch' };
+      return { kind: 'amount_mismatch', reported };
     }
     const paidAt = snap.paidAt ?? new Date();
     const moved = await this.store.moveAttempt(attempt.id, 'paid', { channelTradeNo: snap.channelTradeNo, paidAt }, em);

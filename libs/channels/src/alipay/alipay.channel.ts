@@ -199,23 +199,10 @@ export class AlipayChannel implements PaymentChannel {
     const answer = await this.#call(ALIPAY_METHODS.close, { out_trade_no: ref.outTradeNo });
     if (answer.ok) return 'closed';
     if (answer.subCode === 'ACQ.TRADE_NOT_EXIST') return 'not_found';
-    if (answer.subCode === 'ACQ.TRADE_STATUS_ERROR') {
-      const snapshot = await this.queryPayment(ref);
-      switch (snapshot.status) {
-        case 'paid':
-          return 'already_paid';
-        case 'closed':
-          return 'closed';
-        case 'not_found':
-          return 'not_found';
-        case 'pending':
-        case 'failed':
-          throw this.#failure(answer);
-      }
-    }
-    if (!isRetryableFailure(answer.code, answer.subCode)) throw this.#failure(answer);
-
-    // System error: the query may throw too, which leaves the state unknown: no cancel then (see above).
+    // Closing is refused for a trade that is no longer waiting (TRADE_STATUS_ERROR), or its state is
+    // unknown (a system error; the query may throw too, which leaves it unknown: no cancel then).
+    const statusError = answer.subCode === 'ACQ.TRADE_STATUS_ERROR';
+    if (!statusError && !isRetryableFailure(answer.code, answer.subCode)) throw this.#failure(answer);
     const snapshot = await this.queryPayment(ref);
     switch (snapshot.status) {
       case 'paid':
@@ -227,6 +214,8 @@ export class AlipayChannel implements PaymentChannel {
       case 'failed':
         throw this.#failure(answer);
       case 'pending':
+        // Still waiting although close was refused for its status: something is off, try again later.
+        if (statusError) throw this.#failure(answer);
         break;
     }
     const cancel = await this.#call(ALIPAY_METHODS.cancel, { out_trade_no: ref.outTradeNo });

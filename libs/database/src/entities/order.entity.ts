@@ -8,7 +8,6 @@ export class OrderEntity {
   @PrimaryColumn('uuid') id: string;
   @Column({ name: 'order_id', type: 'varchar' }) orderId: string;
   @Column({ type: 'varchar' }) subject: string;
-  @Column({ type: 'varchar', nullable: true }) body: string | null;
   @Column({ name: 'amount_minor', type: 'bigint', transformer: bigintNumber }) amountMinor: number;
   @Column({ type: 'char' }) currency: string;
   @Column({ type: 'varchar' }) status: OrderStatus;

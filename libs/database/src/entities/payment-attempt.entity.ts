@@ -23,8 +23,6 @@ export class PaymentAttemptEntity {
   @Column({ name: 'next_sync_at', type: 'timestamptz', nullable: true }) nextSyncAt: Date | null;
   @Column({ name: 'creating_until', type: 'timestamptz', nullable: true }) creatingUntil: Date | null;
   @Column({ name: 'sync_count', type: 'integer' }) syncCount: number;
-  @Column({ name: 'close_attempts', type: 'integer' }) closeAttempts: number;
-  @Column({ name: 'last_error', type: 'varchar', nullable: true }) lastError: string | null;
   @Column({ name: 'created_at', type: 'timestamptz' }) createdAt: Date;
   @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt: Date;
 }

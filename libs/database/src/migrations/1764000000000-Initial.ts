@@ -14,7 +14,6 @@ export class Initial1764000000000 implements MigrationInterface {
         id              uuid PRIMARY KEY,
         order_id        varchar(32)  NOT NULL,
         subject         varchar(256) NOT NULL,
-        body            varchar(512),
         amount_minor    bigint       NOT NULL CHECK (amount_minor > 0),
         currency        char(3)      NOT NULL,
         status          varchar(16)  NOT NULL CHECK (status IN ('wait', 'success', 'close', 'timeout')),
@@ -63,8 +62,6 @@ export class Initial1764000000000 implements MigrationInterface {
         -- or close the attempt until it is written back (or the claim runs out).
         creating_until  timestamptz,
         sync_count      integer      NOT NULL DEFAULT 0,
-        close_attempts  integer      NOT NULL DEFAULT 0,
-        last_error      varchar(256),
         created_at      timestamptz  NOT NULL DEFAULT now(),
         updated_at      timestamptz  NOT NULL DEFAULT now(),
         CONSTRAINT uq_attempts_channel_out_trade_no UNIQUE (channel, out_trade_no)

@@ -39,7 +39,3 @@ export function orderSourcesFor(to: OrderStatus): OrderStatus[] {
 export function attemptSourcesFor(to: AttemptStatus): AttemptStatus[] {
   return ATTEMPT_STATUSES.filter((from) => canTransitionAttempt(from, to));
 }
-
-export function isFinalOrderStatus(s: OrderStatus): boolean {
-  return s !== 'wait';
-}

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { OrderStore } from '../order-store.js';
+import { OrderStore, affectedOf } from '../order-store.js';
 
 const BATCH = 1000;
 
@@ -34,8 +34,7 @@ export class HousekeepingJob {
   private async deleteInBatches(sql: string): Promise<number> {
     let total = 0;
     for (;;) {
-      const result = await this.store.ds.query<unknown>(sql);
-      const n = Array.isArray(result) && typeof result[1] === 'number' ? result[1] : 0;
+      const n = affectedOf(await this.store.ds.query<unknown>(sql));
       total += n;
       if (n < BATCH) return total;
     }

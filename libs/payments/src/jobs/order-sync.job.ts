@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Clock, PayError } from '#common';
-import { OrderStore, type AttemptRecord, toAttempt } from '../order-store.js';
+import { OrderStore, type AttemptRecord } from '../order-store.js';
 import { PayService } from '../pay.service.js';
 import { JobStats } from './job-stats.js';
 import { SYNC_SCHEDULE_MS, backoffMs } from './backoff.js';
@@ -49,7 +49,7 @@ export class OrderSyncJob {
     const take = Math.min(opts.batchSize ?? 100, opts.concurrency ?? 8);
     for (;;) {
       if (opts.signal?.aborted) break;
-      const attempts = await this.claim(take, opts.leaseSeconds ?? 120);
+      const attempts = await this.store.claimDueAttempts(take, this.clock.now(), opts.leaseSeconds ?? 120);
       if (attempts.length === 0) break;
       result.claimed += attempts.length;
       this.stats.inc('sync_attempts_claimed', attempts.length);
@@ -74,31 +74,13 @@ export class OrderSyncJob {
     return result;
   }
 
-  private async claim(batchSize: number, leaseSeconds: number): Promise<AttemptRecord[]> {
-    const now = this.clock.now();
-    const rows = await this.store.ds.query<unknown[]>(
-      `UPDATE payment_attempts a
-          SET next_sync_at = $2::timestamptz + make_interval(secs => $3), sync_count = a.sync_count + 1
-        WHERE a.id IN (
-          SELECT id FROM payment_attempts
-           WHERE next_sync_at <= $2 AND (creating_until IS NULL OR creating_until < $2)
-           ORDER BY next_sync_at
-           LIMIT $1
-           FOR UPDATE SKIP LOCKED)
-        RETURNING a.*`,
-      [batchSize, now, leaseSeconds],
-    );
-    const list = (Array.isArray(rows[0]) ? rows[0] : rows) as Record<string, unknown>[];
-    return list.map(toAttempt);
-  }
-
   private async syncOne(attempt: AttemptRecord, schedule: readonly number[]): Promise<'paid' | 'closed' | 'pending'> {
     const order = await this.store.findOrderByPk(attempt.orderPk);
     if (!order) throw new Error(`attempt ${attempt.id} has no order`);
     if (attempt.status !== 'open') {
       // The last look at a trade that did not exist when it was closed (see PayService.closeAttempt).
       const applied = await this.pay.syncAttempt(attempt);
-      await this.store.ds.query(`UPDATE payment_attempts SET next_sync_at = NULL WHERE id = $1`, [attempt.id]);
+      await this.store.setNextSync(attempt.id, null);
       if (applied.kind === 'paid' || applied.kind === 'second_payment') {
         this.stats.inc('sync_payments_found');
         this.logger.warn(
@@ -126,10 +108,7 @@ export class OrderSyncJob {
     if (applied.kind === 'attempt_closed' || applied.kind === 'attempt_failed' || applied.kind === 'already_paid')
       return 'closed';
     if (order.expireTime.getTime() > this.clock.now().getTime()) await this.reschedule(attempt, schedule);
-    else
-      await this.store.ds.query(`UPDATE payment_attempts SET next_sync_at = NULL WHERE id = $1 AND status = 'open'`, [
-        attempt.id,
-      ]);
+    else await this.store.setNextSync(attempt.id, null); // expired: the timeout closer takes it from here
     return 'pending';
   }
 
@@ -141,9 +120,6 @@ export class OrderSyncJob {
       attempt.createdAt.getTime() + elapsed,
       this.clock.now().getTime() + backoffMs(attempt.syncCount - 1, schedule) / 2,
     );
-    await this.store.ds.query(`UPDATE payment_attempts SET next_sync_at = $2 WHERE id = $1 AND status = 'open'`, [
-      attempt.id,
-      new Date(next),
-    ]);
+    await this.store.setNextSync(attempt.id, new Date(next));
   }
 }

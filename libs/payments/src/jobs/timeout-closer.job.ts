@@ -1,9 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { PayError, Clock } from '#common';
-import { OrderStore, type AttemptRecord, type OrderRecord, toOrder } from '../order-store.js';
-import { PayService, isCreating, refOf } from '../pay.service.js';
-import { PaymentTransitions } from '../payment-transitions.js';
-import { ChannelRegistry } from '#channels';
+import { OrderStore, type AttemptRecord, type OrderRecord } from '../order-store.js';
+import { PayService, isCreating } from '../pay.service.js';
 import { JobStats } from './job-stats.js';
 import { SWEEP_RETRY_MS, backoffMs } from './backoff.js';
 
@@ -41,8 +39,6 @@ export class TimeoutCloserJob {
   constructor(
     private readonly store: OrderStore,
     private readonly pay: PayService,
-    private readonly transitions: PaymentTransitions,
-    private readonly registry: ChannelRegistry,
     private readonly clock: Clock,
     private readonly stats: JobStats,
   ) {}
@@ -55,7 +51,11 @@ export class TimeoutCloserJob {
       if (opts.signal?.aborted) break;
       // Claim no more than are worked on at once: a claimed order waits for no other order's channel
       // calls, so its lease (120 s) outlives the work on it even when channels time out.
-      const orders = await this.claim(Math.min(batchSize, opts.concurrency ?? 8), opts.leaseSeconds ?? 120);
+      const orders = await this.store.claimExpiredOrders(
+        Math.min(batchSize, opts.concurrency ?? 8),
+        this.clock.now(),
+        opts.leaseSeconds ?? 120,
+      );
       if (orders.length === 0) break;
       result.claimed += orders.length;
       this.stats.inc('sweep_orders_claimed', orders.length);
@@ -77,25 +77,6 @@ export class TimeoutCloserJob {
       );
     }
     return result;
-  }
-
-  /** Claims a batch of expired orders: row locks only for the claim, then a committed lease. */
-  private async claim(batchSize: number, leaseSeconds: number): Promise<OrderRecord[]> {
-    const now = this.clock.now();
-    const rows = await this.store.ds.query<Record<string, unknown>[] | [Record<string, unknown>[], number]>(
-      `UPDATE orders o
-          SET sweep_after = $2::timestamptz + make_interval(secs => $3), sweep_attempts = o.sweep_attempts + 1
-        WHERE o.id IN (
-          SELECT id FROM orders
-           WHERE status = 'wait' AND expire_time <= $2 AND (sweep_after IS NULL OR sweep_after <= $2)
-           ORDER BY expire_time
-           LIMIT $1
-           FOR UPDATE SKIP LOCKED)
-        RETURNING o.*`,
-      [batchSize, now, leaseSeconds],
-    );
-    const list = Array.isArray(rows[0]) ? rows[0] : (rows as Record<string, unknown>[]);
-    return list.map(toOrder);
   }
 
   private async finishOrder(
@@ -131,27 +112,25 @@ export class TimeoutCloserJob {
 
   /** Query first, then close: 'paid' (applied), 'closed', or 'pending' (cannot close yet). */
   private async settleAttempt(attempt: AttemptRecord): Promise<'paid' | 'closed' | 'pending'> {
-    const channel = this.registry.resolve(attempt.channel);
-    const snap = await channel.queryPayment(refOf(attempt));
-    if (snap.status === 'paid') {
-      const applied = await this.store.transaction((em) => this.transitions.apply(attempt, snap, em));
-      if (applied.kind === 'amount_mismatch')
-        throw new Error(`amount mismatch on ${attempt.channel} for ${attempt.orderId}`);
-      return 'paid';
+    const applied = await this.pay.syncAttempt(attempt);
+    switch (applied.kind) {
+      case 'paid':
+      case 'already_paid':
+      case 'second_payment':
+        return 'paid';
+      case 'amount_mismatch':
+        throw new Error(`amount mismatch on ${attempt.channel} for ${attempt.orderId}: ${applied.reported}`);
+      case 'attempt_closed':
+      case 'attempt_failed':
+        return 'closed';
+      case 'no_change':
+        return this.pay.closeAttempt(attempt);
     }
-    if (snap.status === 'closed' || snap.status === 'failed') {
-      await this.store.moveAttempt(attempt.id, snap.status, { channelTradeNo: snap.channelTradeNo });
-      return 'closed';
-    }
-    return this.pay.closeAttempt(attempt);
   }
 
   private async postpone(order: OrderRecord, retry: readonly number[], why: string): Promise<'stuck'> {
     const delay = backoffMs(order.sweepAttempts - 1, retry);
-    await this.store.ds.query(`UPDATE orders SET sweep_after = $2 WHERE id = $1 AND status = 'wait'`, [
-      order.id,
-      new Date(this.clock.now().getTime() + delay),
-    ]);
+    await this.store.postponeSweep(order.id, new Date(this.clock.now().getTime() + delay));
     this.stats.inc('sweep_orders_stuck');
     this.logger.warn(
       `order ${order.orderId} stays wait (sweep try ${order.sweepAttempts}): ${why}; next try in ${Math.round(delay / 1000)} s`,

@@ -80,18 +80,7 @@ export class NotifyService {
   ): Promise<{ verdict: NotifyVerdict; detail?: string; orderId?: string }> {
     const attempt = await this.store.findAttemptByOutTradeNo(channel, n.outTradeNo, em);
     if (!attempt) return { verdict: 'unknown_order', detail: 'no attempt with that out_trade_no' };
-    if (n.status === 'paid') {
-      if (!n.amount)
-        return { verdict: 'amount_mismatch', detail: 'a payment notify without an amount', orderId: attempt.orderId };
-      if (n.amount.minor !== attempt.amountMinor || n.amount.currency !== attempt.currency) {
-        this.logger.error(`notify amount mismatch for ${attempt.orderId}: ${n.amount.minor} ${n.amount.currency}`);
-        return {
-          verdict: 'amount_mismatch',
-          detail: `${n.amount.minor} ${n.amount.currency}`,
-          orderId: attempt.orderId,
-        };
-      }
-    }
+    // The amount and currency are checked where every report of a payment is: PaymentTransitions.
     const outcome = await this.transitions.apply(attempt, n, em);
     switch (outcome.kind) {
       case 'paid':
@@ -103,7 +92,7 @@ export class NotifyService {
       case 'second_payment':
         return { verdict: 'second_payment', orderId: attempt.orderId };
       case 'amount_mismatch':
-        return { verdict: 'amount_mismatch', orderId: attempt.orderId };
+        return { verdict: 'amount_mismatch', detail: outcome.reported, orderId: attempt.orderId };
       case 'no_change':
         return { verdict: 'no_change', detail: n.raw, orderId: attempt.orderId };
     }
