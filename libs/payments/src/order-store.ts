@@ -168,16 +168,7 @@ export class OrderStore {
          VALUES ($1, $2, $3, $4, $5, 'wait', $6, $7, $8)
          ON CONFLICT (order_id) DO NOTHING
          RETURNING *`,
-        [
-          o.id,
-          o.orderId,
-          o.subject,
-          o.amountMinor,
-          o.currency,
-          o.expireTime,
-          o.notifyUrl,
-          o.metadataJson,
-        ],
+        [o.id, o.orderId, o.subject, o.amountMinor, o.currency, o.expireTime, o.notifyUrl, o.metadataJson],
       ),
     );
     return rows[0] ? toOrder(rows[0]) : undefined;
