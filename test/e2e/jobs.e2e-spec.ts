@@ -183,18 +183,28 @@ describe('timeout closer and order sync', () => {
     }
   });
 
-  it('reschedules a pending attempt on the backoff schedule', async () => {
+  it('queries a pending attempt at 1, 2, 5, 10, 30, 60, 90 min after its creation (offsets, not sums)', async () => {
     const wx = await order();
     await pay(wx, 'pays.WechatPayType');
-    await db.query(`UPDATE payment_attempts SET next_sync_at = now() WHERE order_id = $1`, [wx]);
-    await t.app.get(OrderSyncJob).syncOnce();
-    const rows = await db.query<{ secs: number; n: number }[]>(
-      `SELECT EXTRACT(EPOCH FROM next_sync_at - created_at)::int AS secs, sync_count AS n FROM payment_attempts WHERE order_id = $1`,
-      [wx],
-    );
-    expect(rows[0]?.n).toBe(1);
-    expect(rows[0]?.secs).toBeGreaterThanOrEqual(59); // the first step of 1, 2, 5, 10, 30 min
-    expect(rows[0]?.secs).toBeLessThanOrEqual(61);
+    const seen: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      // Each pass runs when the attempt is due; the query is made "late" (now) and the next time must
+      // still be the schedule's next offset from creation, not the last offset plus a step.
+      await db.query(
+        `UPDATE payment_attempts SET next_sync_at = now(), created_at = now() - make_interval(secs => $2)
+          WHERE order_id = $1`,
+        [wx, [0, 60, 120, 300, 600, 1800, 3600][i]],
+      );
+      await t.app.get(OrderSyncJob).syncOnce();
+      const rows = await db.query<{ secs: number; n: number }[]>(
+        `SELECT round(EXTRACT(EPOCH FROM next_sync_at - created_at))::int AS secs, sync_count AS n
+           FROM payment_attempts WHERE order_id = $1`,
+        [wx],
+      );
+      expect(rows[0]?.n).toBe(i + 1);
+      seen.push(Math.round((rows[0]?.secs ?? 0) / 60));
+    }
+    expect(seen).toEqual([2, 5, 10, 30, 60, 90, 120]);
     expect(await statusOf(wx)).toBe('wait');
   });
 

@@ -68,7 +68,7 @@ describe('races around creating a trade', () => {
     await until(async () => ((await statusOf(orderId)) === 'success' ? true : undefined));
   });
 
-  it('cancel while a trade is being created answers 409 and closes nothing half-way', async () => {
+  it('cancel while a trade is being created closes the order; the pay request closes its trade and answers 409', async () => {
     const orderId = await order();
     wallet().setLatencyMs(1000);
     let payRes: request.Response | undefined;
@@ -76,19 +76,56 @@ describe('races around creating a trade', () => {
       const paying = payWallet(orderId, wallet().issueAuthCode()).then((r) => (payRes = r));
       await until(async () => ((await walletAttempts(orderId)).length ? true : undefined), 5000, 10);
       const cancel = await http.post(`/api/v1/orders/${orderId}/cancel`).set(auth()).send({});
-      expect(cancel.status).toBe(409);
-      expect(cancel.body.code).toBe('ORDER_STATUS_ERROR');
+      expect(cancel.status).toBe(200);
+      expect(cancel.body.status).toBe('close');
+      // Once the cancel started, no new pay request gets anywhere.
+      const late = await payWallet(orderId, wallet().issueAuthCode());
+      expect(late.status).toBe(409);
       await paying;
     } finally {
       wallet().setLatencyMs(0);
     }
-    expect(payRes?.status).toBe(200);
-    expect(await statusOf(orderId)).toBe('wait');
-    const cancelled = await http.post(`/api/v1/orders/${orderId}/cancel`).set(auth()).send({});
-    expect(cancelled.body.status).toBe('close');
-    const [a] = await walletAttempts(orderId);
-    expect(a?.status).toBe('closed');
-    expect(wallet().payment(a!.out_trade_no)?.status).toBe('CANCELLED');
+    expect(payRes?.status).toBe(409);
+    expect(payRes?.body.payUrl).toBeUndefined();
+    const attempts = await walletAttempts(orderId);
+    expect(attempts).toHaveLength(1);
+    expect(attempts[0]?.status).toBe('closed');
+    expect(wallet().payment(attempts[0]!.out_trade_no)?.status).toBe('CANCELLED');
+  });
+
+  it('pay requests racing a cancel either win before it (their trade is then closed) or get 409, never a live payUrl', async () => {
+    const orders = await Promise.all(Array.from({ length: 12 }, () => order()));
+    wallet().setLatencyMs(50);
+    const results: { orderId: string; pay: request.Response; cancel: request.Response }[] = [];
+    try {
+      await Promise.all(
+        orders.map(async (orderId, i) => {
+          const paying = payWallet(orderId, wallet().issueAuthCode()).then((r) => r);
+          // Stagger the cancel so that it lands before, during and after the trade's creation.
+          await new Promise((r) => setTimeout(r, (i % 4) * 25));
+          const cancel = await http.post(`/api/v1/orders/${orderId}/cancel`).set(auth()).send({});
+          results.push({ orderId, pay: await paying, cancel });
+        }),
+      );
+    } finally {
+      wallet().setLatencyMs(0);
+    }
+    // A trade the cancel could not reach (created after it) is closed by the pay request or the sync job.
+    await t.app.get(OrderSyncJob).syncOnce();
+    for (const { orderId, pay, cancel } of results) {
+      expect([200, 409]).toContain(pay.status);
+      expect(cancel.status).toBe(200);
+      expect(await statusOf(orderId)).toBe('close');
+      for (const a of await walletAttempts(orderId)) {
+        expect(a.status).toBe('closed');
+        const p = wallet().payment(a.out_trade_no);
+        if (p) expect(p.status).toBe('CANCELLED');
+      }
+      if (pay.status === 200) {
+        const [a] = await walletAttempts(orderId);
+        await expect(wallet().pay(a!.out_trade_no)).rejects.toThrow(/CANCELLED/);
+      }
+    }
   });
 
   it('an order that ended while its trade was being created gets the trade closed, not handed out', async () => {
@@ -128,7 +165,7 @@ describe('races around creating a trade', () => {
     expect(await statusOf(orderId)).toBe('timeout');
   });
 
-  it('an Alipay QR closed before anyone scanned it is looked at once more: a later payment with a lost notify is found', async () => {
+  it('an Alipay QR closed before anyone scanned it is looked at once more: a later payment with a lost notify is found and recorded as late', async () => {
     const orderId = await order();
     await http
       .post(`/api/v1/orders/${orderId}/pay`)
@@ -153,7 +190,16 @@ describe('races around creating a trade', () => {
     } finally {
       t.sandbox!.alipay.setDropNotifies(false);
     }
-    expect(await statusOf(orderId)).toBe('success');
+    // The order stays what the merchant was told (closed); the money is recorded on its attempt.
+    expect(await statusOf(orderId)).toBe('close');
+    const after = await db.query<{ status: string }[]>(`SELECT status FROM payment_attempts WHERE order_id = $1`, [
+      orderId,
+    ]);
+    expect(after).toEqual([{ status: 'paid' }]);
+    const events = await db.query<{ topic: string }[]>(`SELECT topic FROM outbox_events WHERE order_id = $1`, [
+      orderId,
+    ]);
+    expect(events.map((e) => e.topic)).toEqual(['payment.late']);
   });
 
   it('a paid trade whose amount differs from the order stops cancel and the sweep instead of closing the order', async () => {

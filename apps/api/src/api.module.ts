@@ -14,6 +14,7 @@ import { IdempotencyInterceptor } from './http/idempotency.interceptor.js';
 import { MetricsController } from './http/metrics.controller.js';
 import { NotifyController } from './http/notify.controller.js';
 import { OrdersController } from './http/orders.controller.js';
+import { RefundsController } from './http/refunds.controller.js';
 import { validationPipe } from './http/validation.js';
 
 export interface ApiModuleOptions {
@@ -39,7 +40,14 @@ export class ApiModule {
         }),
       ],
       // NotifyController first: its seed path must win over the facade's `:method` route.
-      controllers: [NotifyController, HealthController, MetricsController, OrdersController, FacadeController],
+      controllers: [
+        NotifyController,
+        HealthController,
+        MetricsController,
+        OrdersController,
+        RefundsController,
+        FacadeController,
+      ],
       providers: [
         { provide: API_KEYS, useValue: opts.apiKeys },
         { provide: APP_GUARD, useClass: AuthGuard },

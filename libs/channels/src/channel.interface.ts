@@ -85,6 +85,44 @@ export interface ChannelTradeSnapshot {
 
 export type CloseOutcome = 'closed' | 'not_found' | 'already_paid' | 'too_early';
 
+export interface RefundInput {
+  /** The merchant's refund number: the channel's idempotency key (out_request_no, out_refund_no, refundRequestId). */
+  readonly refundId: string;
+  readonly orderId: string;
+  /** The paid attempt being refunded (its amount is what was paid). */
+  readonly payment: AttemptRef;
+  /** This refund's amount. */
+  readonly amount: Money;
+  readonly reason?: string;
+  /** Where the channel sends refund news (WeChat, Alipay+); Alipay uses the payment's notify_url. */
+  readonly notifyUrl: string;
+}
+
+/** `not_found` only from queryRefund: the channel never got this refund. */
+export type ChannelRefundStatus = 'pending' | 'success' | 'failed' | 'not_found';
+
+export interface ChannelRefundSnapshot {
+  readonly status: ChannelRefundStatus;
+  readonly channelRefundNo?: string;
+  /** The refund amount the channel reports. */
+  readonly amount?: Money;
+  readonly finishedAt?: Date;
+  /** The channel's code for a definite refusal (status `failed`). */
+  readonly failureCode?: string;
+  /** The channel's own status word, for logs. */
+  readonly raw?: string;
+}
+
+/** Refund news from a notify. */
+export interface RefundNews {
+  readonly refundId: string;
+  readonly status: 'pending' | 'success' | 'failed';
+  readonly amount?: Money;
+  readonly channelRefundNo?: string;
+  readonly finishedAt?: Date;
+  readonly failureCode?: string;
+}
+
 /** A notify as it reached us, byte for byte. */
 export interface RawNotify {
   readonly headers: Readonly<Record<string, string>>;
@@ -96,6 +134,9 @@ export interface RawNotify {
 
 /** A notify whose signature checked out, normalised. */
 export interface VerifiedNotify {
+  /** Payment news, or refund news (then `refund` is set and never read as a payment). */
+  readonly kind: 'payment' | 'refund';
+  readonly refund?: RefundNews;
   /** Deduplication key within the channel type (notify_id, transaction_id+status, notifyId…). */
   readonly dedupeKey: string;
   readonly outTradeNo: string;
@@ -131,6 +172,13 @@ export interface PaymentChannel {
   createPayment(input: AttemptInput): Promise<ChannelPayInfo>;
   queryPayment(ref: AttemptRef): Promise<ChannelTradeSnapshot>;
   closePayment(ref: AttemptRef): Promise<CloseOutcome>;
+  /**
+   * Refunds part or all of a payment. A definite refusal answers `failed` with the channel's code; an
+   * accepted, unfinished refund `pending`; a transport failure or an unknown result throws
+   * PayError('CHANNEL_ERROR' | 'CHANNEL_TIMEOUT') and may be retried with the same refundId.
+   */
+  refund(input: RefundInput): Promise<ChannelRefundSnapshot>;
+  queryRefund(input: RefundInput): Promise<ChannelRefundSnapshot>;
   /** Throws PayError('INVALID_PARAMS') on a bad signature or a payload not meant for this instance. */
   verifyNotify(raw: RawNotify): Promise<VerifiedNotify>;
   notifyReply(outcome: 'accepted' | 'rejected'): NotifyReply;

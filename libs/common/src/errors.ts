@@ -11,8 +11,10 @@ export const ERROR_CODES = [
   'UNAUTHORIZED',
   'FORBIDDEN',
   'ORDER_NOT_EXIST_ERROR',
+  'REFUND_NOT_EXIST',
   'NOT_FOUND',
   'ORDER_EXISTS',
+  'REFUND_EXISTS',
   'ORDER_STATUS_ERROR',
   'REFUND_AMOUNT_EXCEEDED',
   'IDEMPOTENCY_KEY_IN_USE',
@@ -38,9 +40,11 @@ export function httpStatusOf(code: ErrorCode): number {
     case 'FORBIDDEN':
       return 403;
     case 'ORDER_NOT_EXIST_ERROR':
+    case 'REFUND_NOT_EXIST':
     case 'NOT_FOUND':
       return 404;
     case 'ORDER_EXISTS':
+    case 'REFUND_EXISTS':
     case 'ORDER_STATUS_ERROR':
     case 'REFUND_AMOUNT_EXCEEDED':
     case 'IDEMPOTENCY_KEY_IN_USE':

@@ -38,6 +38,8 @@ export interface AppConfig {
   readonly jobsEnabled: boolean;
   readonly bodyLimitBytes: number;
   readonly idempotencyTtlHours: number;
+  /** Refund a second payment, or a payment after the order ended, by itself (events only when false). */
+  readonly autoRefund: boolean;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -63,6 +65,7 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     jobsEnabled: bool(env, 'JOBS_ENABLED', true),
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
     idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24, 24, 24 * 30),
+    autoRefund: bool(env, 'AUTO_REFUND', true),
   };
 }
 

@@ -6,3 +6,6 @@ export * from './public-url.js';
 export * from './notify/notify.service.js';
 export * from './domain/order-state-machine.js';
 export * from './jobs/index.js';
+export * from './refunds/refund.service.js';
+export * from './refunds/refund-store.js';
+export * from './refunds/refund-sync.job.js';

@@ -22,6 +22,8 @@ export interface OrderRecord {
   readonly refundedMinor: number;
   readonly version: number;
   readonly closedReason: string | null;
+  /** Set when a cancel started: from then on no new trade is created or handed out for the order. */
+  readonly cancelRequestedAt: Date | null;
   readonly sweepAttempts: number;
   readonly createdAt: Date;
   readonly updatedAt: Date;
@@ -45,11 +47,27 @@ export interface AttemptRecord {
   readonly nextSyncAt: Date | null;
   /** Set while a request is creating this attempt's trade at its channel (see claimForCreate). */
   readonly creatingUntil: Date | null;
+  /**
+   * Whether that claim still holds, judged on the database's clock (the clock that set it). Only
+   * attemptsOf computes it; attempts read elsewhere say false.
+   */
+  readonly creating: boolean;
   readonly syncCount: number;
   readonly createdAt: Date;
 }
 
 type Row = Record<string, unknown>;
+
+/** Callbacks waiting for the commit of a transaction started by OrderStore.transaction. */
+const AFTER_COMMIT = new WeakMap<EntityManager, Array<() => void>>();
+
+/**
+ * The SQL condition under which an order may get a new trade or hand one out: still `wait`, no cancel
+ * started, not expired by the database's clock. Used with FOR SHARE on the order row, so a cancel's
+ * mark (an UPDATE of that row) waits for the statement's transaction and the statement sees the mark of
+ * a cancel that came first.
+ */
+const PAYABLE = `o.status = 'wait' AND o.cancel_requested_at IS NULL AND o.expire_time > now()`;
 
 /** How long one create call at a channel may hold its attempt (channel calls time out after 10 s). */
 export const CREATE_CLAIM_SECONDS = 30;
@@ -95,6 +113,7 @@ export function toOrder(r: Row): OrderRecord {
     refundedMinor: num(r['refunded_minor']),
     version: Number(r['version']),
     closedReason: str(r['closed_reason']),
+    cancelRequestedAt: date(r['cancel_requested_at']),
     sweepAttempts: Number(r['sweep_attempts'] ?? 0),
     createdAt: date(r['created_at']) as Date,
     updatedAt: date(r['updated_at']) as Date,
@@ -119,6 +138,7 @@ export function toAttempt(r: Row): AttemptRecord {
     closedAt: date(r['closed_at']),
     nextSyncAt: date(r['next_sync_at']),
     creatingUntil: date(r['creating_until']),
+    creating: r['creating'] === true,
     syncCount: Number(r['sync_count']),
     createdAt: date(r['created_at']) as Date,
   };
@@ -152,8 +172,25 @@ export interface PaidFacts {
 export class OrderStore {
   constructor(@InjectDataSource() readonly ds: DataSource) {}
 
-  transaction<T>(fn: (em: EntityManager) => Promise<T>): Promise<T> {
-    return this.ds.transaction('READ COMMITTED', fn);
+  /**
+   * One transaction (PostgreSQL's default READ COMMITTED: no isolation statement is sent). Work that must
+   * only start once the transaction's effects are visible to others is registered with afterCommit.
+   */
+  async transaction<T>(fn: (em: EntityManager) => Promise<T>): Promise<T> {
+    const after: Array<() => void> = [];
+    const result = await this.ds.transaction((em) => {
+      AFTER_COMMIT.set(em, after);
+      return fn(em);
+    });
+    for (const run of after) run();
+    return result;
+  }
+
+  /** Runs `fn` once the transaction of `em` has committed (never if it rolls back; at once outside one). */
+  afterCommit(em: EntityManager | undefined, fn: () => void): void {
+    const list = em ? AFTER_COMMIT.get(em) : undefined;
+    if (list) list.push(fn);
+    else fn();
   }
 
   private m(em?: EntityManager): EntityManager {
@@ -177,6 +214,33 @@ export class OrderStore {
   async findOrder(orderId: string, em?: EntityManager): Promise<OrderRecord | undefined> {
     const rows = rowsOf(await this.m(em).query(`SELECT * FROM orders WHERE order_id = $1`, [orderId]));
     return rows[0] ? toOrder(rows[0]) : undefined;
+  }
+
+  /**
+   * The order and its payments (paid attempts) in one round trip: what GET /orders/:orderId answers.
+   */
+  async findOrderWithPayments(
+    orderId: string,
+  ): Promise<{ order: OrderRecord; payments: Array<Record<string, unknown>> } | undefined> {
+    const rows = rowsOf(
+      await this.ds.query(
+        `SELECT o.*, COALESCE((
+                  SELECT json_agg(json_build_object(
+                           'id', a.id, 'channel', a.channel, 'pay_type', a.pay_type, 'amount_minor', a.amount_minor,
+                           'currency', a.currency, 'channel_trade_no', a.channel_trade_no, 'paid_at', a.paid_at,
+                           'refund_held_minor', a.refund_held_minor, 'refunded_minor', a.refunded_minor)
+                         ORDER BY a.paid_at, a.id)
+                    FROM payment_attempts a WHERE a.order_pk = o.id AND a.status = 'paid'), '[]'::json) AS payments
+           FROM orders o WHERE o.order_id = $1`,
+        [orderId],
+      ),
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    const payments = (typeof row['payments'] === 'string' ? JSON.parse(row['payments']) : row['payments']) as Array<
+      Record<string, unknown>
+    >;
+    return { order: toOrder(row), payments };
   }
 
   async findOrderByPk(id: string, em?: EntityManager): Promise<OrderRecord | undefined> {
@@ -225,50 +289,50 @@ export class OrderStore {
   }
 
   /**
-   * Creates an attempt of (order, channel), or returns the live one. When a new attempt cannot be made
-   * (its out_trade_no is taken by a closed or failed attempt: Alipay and WeChat reuse the orderId), the
-   * latest attempt is returned and the caller refuses.
+   * Creates an attempt of (order, channel) while the order is payable (checked in the same statement,
+   * under a share lock of the order row), or returns the live one. When a new attempt cannot be made (its
+   * out_trade_no is taken by a closed or failed attempt: Alipay and WeChat reuse the orderId), the latest
+   * attempt is returned and the caller refuses; when the order is not payable, 'not_payable'.
    */
   async upsertAttempt(
     a: { id: string; order: OrderRecord; channel: string; channelType: string; payType: string; outTradeNo: string },
     em?: EntityManager,
-  ): Promise<AttemptRecord> {
+  ): Promise<{ kind: 'inserted' | 'existing'; attempt: AttemptRecord } | { kind: 'not_payable' }> {
     const inserted = rowsOf(
       await this.m(em).query(
         `INSERT INTO payment_attempts (id, order_pk, order_id, channel, channel_type, pay_type, out_trade_no,
                                        amount_minor, currency, status, next_sync_at, creating_until)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', now() + interval '1 minute',
-                 now() + make_interval(secs => ${CREATE_CLAIM_SECONDS}))
+         SELECT $1, o.id, o.order_id, $3, $4, $5, $6, o.amount_minor, o.currency, 'open',
+                now() + interval '1 minute', now() + make_interval(secs => ${CREATE_CLAIM_SECONDS})
+           FROM orders o
+          WHERE o.id = $2 AND ${PAYABLE}
+          FOR SHARE
          ON CONFLICT DO NOTHING
          RETURNING *`,
-        [
-          a.id,
-          a.order.id,
-          a.order.orderId,
-          a.channel,
-          a.channelType,
-          a.payType,
-          a.outTradeNo,
-          a.order.amountMinor,
-          a.order.currency,
-        ],
+        [a.id, a.order.id, a.channel, a.channelType, a.payType, a.outTradeNo],
       ),
     );
-    if (inserted[0]) return toAttempt(inserted[0]);
+    if (inserted[0]) return { kind: 'inserted', attempt: toAttempt(inserted[0]) };
     const rows = rowsOf(
       await this.m(em).query(
-        `SELECT * FROM payment_attempts WHERE order_pk = $1 AND channel = $2
-          ORDER BY (status = 'open') DESC, created_at DESC, id LIMIT 1`,
+        `SELECT a.*, (${PAYABLE}) AS payable
+           FROM orders o LEFT JOIN LATERAL (
+             SELECT * FROM payment_attempts WHERE order_pk = o.id AND channel = $2
+              ORDER BY (status = 'open') DESC, created_at DESC, id LIMIT 1) a ON true
+          WHERE o.id = $1`,
         [a.order.id, a.channel],
       ),
     );
-    if (!rows[0]) throw new Error('attempt vanished after a conflicting insert');
-    return toAttempt(rows[0]);
+    const row = rows[0];
+    if (!row || row['payable'] !== true) return { kind: 'not_payable' };
+    if (row['id'] === null || row['id'] === undefined) throw new Error('attempt vanished after a conflicting insert');
+    return { kind: 'existing', attempt: toAttempt(row) };
   }
 
   /**
    * Writes back what the channel answered and releases the creating claim; false when the attempt is
-   * no longer open (it must then not be handed to a payer).
+   * no longer open or its order no longer payable (cancel started, expired): it must then not be handed
+   * to a payer.
    */
   async recordPayUrl(
     attemptId: string,
@@ -278,10 +342,12 @@ export class OrderStore {
   ): Promise<boolean> {
     const rows = rowsOf(
       await this.ds.query(
-        `UPDATE payment_attempts SET pay_type = $2, pay_url = $3, channel_trade_no = COALESCE($4::varchar, channel_trade_no),
+        `UPDATE payment_attempts a
+            SET pay_type = $2, pay_url = $3, channel_trade_no = COALESCE($4::varchar, channel_trade_no),
                 creating_until = NULL, updated_at = now()
-          WHERE id = $1 AND status = 'open'
-          RETURNING id`,
+          WHERE a.id = $1 AND a.status = 'open'
+            AND EXISTS (SELECT 1 FROM orders o WHERE o.id = a.order_pk AND ${PAYABLE} FOR SHARE)
+          RETURNING a.id`,
         [attemptId, payType, payUrl, channelTradeNo],
       ),
     );
@@ -290,14 +356,16 @@ export class OrderStore {
 
   /**
    * Claims an existing open attempt for one create call at its channel: while the claim holds, no other
-   * pay request reuses it and neither cancel nor the sweep closes it. Undefined if someone else holds it.
+   * pay request reuses it and neither cancel nor the sweep closes it. Undefined if someone else holds it
+   * or the order is no longer payable.
    */
   async claimForCreate(attemptId: string): Promise<AttemptRecord | undefined> {
     const rows = rowsOf(
       await this.ds.query(
-        `UPDATE payment_attempts SET creating_until = now() + make_interval(secs => ${CREATE_CLAIM_SECONDS})
-          WHERE id = $1 AND status = 'open' AND (creating_until IS NULL OR creating_until < now())
-          RETURNING *`,
+        `UPDATE payment_attempts a SET creating_until = now() + make_interval(secs => ${CREATE_CLAIM_SECONDS})
+          WHERE a.id = $1 AND a.status = 'open' AND (a.creating_until IS NULL OR a.creating_until < now())
+            AND EXISTS (SELECT 1 FROM orders o WHERE o.id = a.order_pk AND ${PAYABLE} FOR SHARE)
+          RETURNING a.*`,
         [attemptId],
       ),
     );
@@ -330,9 +398,18 @@ export class OrderStore {
 
   async attemptsOf(orderPk: string, em?: EntityManager): Promise<AttemptRecord[]> {
     const rows = rowsOf(
-      await this.m(em).query(`SELECT * FROM payment_attempts WHERE order_pk = $1 ORDER BY created_at, id`, [orderPk]),
+      await this.m(em).query(
+        `SELECT *, (creating_until IS NOT NULL AND creating_until > now()) AS creating
+           FROM payment_attempts WHERE order_pk = $1 ORDER BY created_at, id`,
+        [orderPk],
+      ),
     );
     return rows.map(toAttempt);
+  }
+
+  async findAttemptById(id: string, em?: EntityManager): Promise<AttemptRecord | undefined> {
+    const rows = rowsOf(await this.m(em).query(`SELECT * FROM payment_attempts WHERE id = $1`, [id]));
+    return rows[0] ? toAttempt(rows[0]) : undefined;
   }
 
   async findAttemptByOutTradeNo(
@@ -374,56 +451,106 @@ export class OrderStore {
   }
 
   /**
-   * The expiry sweep's claim: up to `limit` expired `wait` orders, row-locked only for this statement
-   * (SKIP LOCKED) and then held by a committed lease in `sweep_after`.
+   * Marks that a cancel has started (wait orders only; idempotent). From the commit on, no attempt is
+   * created, reused or handed out for the order (see PAYABLE). Undefined when the order is not `wait`.
    */
-  async claimExpiredOrders(limit: number, now: Date, leaseSeconds: number): Promise<OrderRecord[]> {
+  async requestCancel(orderPk: string): Promise<OrderRecord | undefined> {
+    const rows = rowsOf(
+      await this.ds.query(
+        `UPDATE orders SET cancel_requested_at = COALESCE(cancel_requested_at, now()), updated_at = now()
+          WHERE id = $1 AND status = 'wait'
+          RETURNING *`,
+        [orderPk],
+      ),
+    );
+    return rows[0] ? toOrder(rows[0]) : undefined;
+  }
+
+  /**
+   * In the transaction that made an order `success`: its other open attempts become due for the order
+   * sync at once, so they are closed at their channels (right after the commit in this process, by any
+   * process's sync job otherwise) and cannot take a second payment for long.
+   */
+  async markOtherAttemptsDue(orderPk: string, paidAttemptId: string, em: EntityManager): Promise<number> {
+    return affectedOf(
+      await em.query(
+        `UPDATE payment_attempts SET next_sync_at = now()
+          WHERE order_pk = $1 AND id <> $2 AND status = 'open'`,
+        [orderPk, paidAttemptId],
+      ),
+    );
+  }
+
+  /**
+   * The expiry sweep's claim: up to `limit` expired `wait` orders, row-locked only for this statement
+   * (SKIP LOCKED) and then held by a committed lease in `sweep_after`. Every time here is the database's
+   * clock, so processes whose clocks differ never cut each other's leases short.
+   */
+  async claimExpiredOrders(limit: number, leaseSeconds: number): Promise<OrderRecord[]> {
     const rows = rowsOf(
       await this.ds.query(
         `UPDATE orders o
-            SET sweep_after = $2::timestamptz + make_interval(secs => $3), sweep_attempts = o.sweep_attempts + 1
+            SET sweep_after = now() + make_interval(secs => $2), sweep_attempts = o.sweep_attempts + 1
           WHERE o.id IN (
             SELECT id FROM orders
-             WHERE status = 'wait' AND expire_time <= $2 AND (sweep_after IS NULL OR sweep_after <= $2)
+             WHERE status = 'wait' AND expire_time <= now() AND (sweep_after IS NULL OR sweep_after <= now())
              ORDER BY expire_time
              LIMIT $1
              FOR UPDATE SKIP LOCKED)
           RETURNING o.*`,
-        [limit, now, leaseSeconds],
+        [limit, leaseSeconds],
       ),
     );
     return rows.map(toOrder);
   }
 
-  /** Sets when the sweep may take a still-waiting order again (its backoff). */
-  async postponeSweep(orderPk: string, at: Date): Promise<void> {
-    await this.ds.query(`UPDATE orders SET sweep_after = $2 WHERE id = $1 AND status = 'wait'`, [orderPk, at]);
+  /** Sets when the sweep may take a still-waiting order again (its backoff, from the database's clock). */
+  async postponeSweep(orderPk: string, delayMs: number): Promise<void> {
+    await this.ds.query(
+      `UPDATE orders SET sweep_after = now() + make_interval(secs => $2) WHERE id = $1 AND status = 'wait'`,
+      [orderPk, delayMs / 1000],
+    );
   }
 
-  /** The order sync's claim: attempts due for a query and not being created, leased via next_sync_at. */
-  async claimDueAttempts(limit: number, now: Date, leaseSeconds: number): Promise<AttemptRecord[]> {
+  /**
+   * The order sync's claim: attempts due for a query and not being created, leased via next_sync_at.
+   * `orderPk` limits it to one order's attempts (the close of an order's other attempts right after it
+   * was paid).
+   */
+  async claimDueAttempts(limit: number, leaseSeconds: number, orderPk?: string): Promise<AttemptRecord[]> {
     const rows = rowsOf(
       await this.ds.query(
         `UPDATE payment_attempts a
-            SET next_sync_at = $2::timestamptz + make_interval(secs => $3), sync_count = a.sync_count + 1
+            SET next_sync_at = now() + make_interval(secs => $2), sync_count = a.sync_count + 1
           WHERE a.id IN (
             SELECT id FROM payment_attempts
-             WHERE next_sync_at <= $2 AND (creating_until IS NULL OR creating_until < $2)
+             WHERE next_sync_at <= now() AND (creating_until IS NULL OR creating_until < now())
+               AND ($3::uuid IS NULL OR order_pk = $3::uuid)
              ORDER BY next_sync_at
              LIMIT $1
              FOR UPDATE SKIP LOCKED)
           RETURNING a.*`,
-        [limit, now, leaseSeconds],
+        [limit, leaseSeconds, orderPk ?? null],
       ),
     );
     return rows.map(toAttempt);
   }
 
-  /** The attempt's next sync time (only while it is open), or null: no more syncs. */
-  async setNextSync(attemptId: string, at: Date | null): Promise<void> {
+  /** No more syncs of the attempt. */
+  async stopSync(attemptId: string): Promise<void> {
+    await this.ds.query(`UPDATE payment_attempts SET next_sync_at = NULL WHERE id = $1`, [attemptId]);
+  }
+
+  /**
+   * The open attempt's next query: `offsetMs` after its creation, but never sooner than `minDelayMs`
+   * from now (both on the database's clock).
+   */
+  async scheduleSync(attemptId: string, offsetMs: number, minDelayMs: number): Promise<void> {
     await this.ds.query(
-      `UPDATE payment_attempts SET next_sync_at = $2::timestamptz WHERE id = $1 AND ($2::timestamptz IS NULL OR status = 'open')`,
-      [attemptId, at],
+      `UPDATE payment_attempts
+          SET next_sync_at = GREATEST(created_at + make_interval(secs => $2), now() + make_interval(secs => $3))
+        WHERE id = $1 AND status = 'open'`,
+      [attemptId, offsetMs / 1000, minDelayMs / 1000],
     );
   }
 

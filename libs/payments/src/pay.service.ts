@@ -20,6 +20,7 @@ import {
   clientResultNextStep,
 } from '#channels';
 import { type AttemptRecord, type OrderRecord, OrderStore } from './order-store.js';
+import { type PaymentRecord, RefundStore, toPayment } from './refunds/refund-store.js';
 import { type ApplyOutcome, PaymentTransitions } from './payment-transitions.js';
 import { PublicUrl } from './public-url.js';
 import { qrPngDataUrl } from './qr-png.js';
@@ -59,7 +60,26 @@ export interface OrderView {
   expireTime: string;
   createdAt: string;
   refundedAmount: string;
+  /** `none`, `partial` or `full`: how much of the kept payment has been refunded. */
+  refundStatus: 'none' | 'partial' | 'full';
   metadata: Record<string, unknown> | null;
+  /** Every payment the order received (a second or late one too), when the caller loaded them. */
+  payments?: PaymentView[];
+}
+
+/** One payment of an order (a paid attempt), API.md §4. */
+export interface PaymentView {
+  channel: string;
+  payType: string;
+  amount: string;
+  currency: string;
+  channelTradeNo: string | null;
+  paidAt: string | null;
+  refundedAmount: string;
+  /** A payment the order did not keep: a second payment of a paid order. */
+  second: boolean;
+  /** A payment that landed after the order was closed or timed out. */
+  late: boolean;
 }
 
 export interface PayInfoView {
@@ -73,8 +93,8 @@ export interface PayInfoView {
   expireTime: string;
 }
 
-export function toOrderView(o: OrderRecord): OrderView {
-  return {
+export function toOrderView(o: OrderRecord, payments?: readonly PaymentRecord[]): OrderView {
+  const view: OrderView = {
     orderId: o.orderId,
     subject: o.subject,
     amount: formatMinor(o.amountMinor, o.currency),
@@ -87,8 +107,23 @@ export function toOrderView(o: OrderRecord): OrderView {
     expireTime: o.expireTime.toISOString(),
     createdAt: o.createdAt.toISOString(),
     refundedAmount: formatMinor(o.refundedMinor, o.currency),
+    refundStatus: o.refundedMinor === 0 ? 'none' : o.refundedMinor >= o.amountMinor ? 'full' : 'partial',
     metadata: o.metadata,
   };
+  if (payments) {
+    view.payments = payments.map((p) => ({
+      channel: p.channel,
+      payType: p.payType,
+      amount: formatMinor(p.amountMinor, p.currency),
+      currency: p.currency,
+      channelTradeNo: p.channelTradeNo,
+      paidAt: p.paidAt?.toISOString() ?? null,
+      refundedAmount: formatMinor(p.refundedMinor, p.currency),
+      second: o.status === 'success' && p.attemptId !== o.paidAttemptId,
+      late: o.status === 'close' || o.status === 'timeout',
+    }));
+  }
+  return view;
 }
 
 const MAX_METADATA_BYTES = 4096;
@@ -113,7 +148,20 @@ export class PayService {
     private readonly publicUrl: PublicUrl,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly cfg: AppConfig,
+    private readonly refunds: RefundStore,
   ) {}
+
+  /** The Order as clients see it, with its payments: one round trip (GET /orders/:orderId, polling). */
+  async view(orderId: string): Promise<OrderView> {
+    const found = await this.store.findOrderWithPayments(orderId);
+    if (!found) throw new PayError('ORDER_NOT_EXIST_ERROR', `order ${orderId.slice(0, 32)} does not exist`);
+    return toOrderView(found.order, found.payments.map(toPayment));
+  }
+
+  /** The Order view of a record just read or written, with its payments. */
+  async viewOf(order: OrderRecord): Promise<OrderView> {
+    return toOrderView(order, await this.refunds.paymentsOf(order.id));
+  }
 
   generateOrderId(): string {
     return generateOrderId(this.clock.now());
@@ -208,9 +256,10 @@ export class PayService {
     }
     const attemptId = newId();
     // The attempt row is written before the channel call: if we crash after the channel created the
-    // trade, the sweep still knows to close it. A fresh row comes claimed for this call
-    // (creating_until); an existing open one is claimed here, so two pay requests, or a pay request and
-    // a cancel or the sweep, never work on one attempt at once.
+    // trade, the sweep still knows to close it. It is inserted only while the order is payable (wait, no
+    // cancel started, not expired), checked in the same statement. A fresh row comes claimed for this
+    // call (creating_until); an existing open one is claimed here, so two pay requests, or a pay request
+    // and the sweep, never work on one attempt at once.
     const found = await this.store.upsertAttempt({
       id: attemptId,
       order,
@@ -219,12 +268,21 @@ export class PayService {
       payType,
       outTradeNo: channel.outTradeNoFor(order.orderId, attemptId),
     });
-    if (found.status !== 'open') {
-      throw new PayError('ORDER_STATUS_ERROR', `the ${channel.fullName} payment of this order is ${found.status}`);
+    if (found.kind === 'not_payable') throw await this.notPayable(orderId);
+    if (found.attempt.status !== 'open') {
+      throw new PayError(
+        'ORDER_STATUS_ERROR',
+        `the ${channel.fullName} payment of this order is ${found.attempt.status}`,
+      );
     }
-    const fresh = found.id === attemptId;
-    const attempt = fresh ? found : await this.store.claimForCreate(found.id);
-    if (!attempt) throw busy(channel.fullName);
+    const fresh = found.kind === 'inserted';
+    const attempt = fresh ? found.attempt : await this.store.claimForCreate(found.attempt.id);
+    if (!attempt) {
+      const now = await this.query(orderId);
+      throw now.status === 'wait' && now.cancelRequestedAt === null
+        ? busy(channel.fullName)
+        : this.notPayableError(now);
+    }
     let info: ChannelPayInfo;
     try {
       info = await this.createAtChannel(channel, order, attempt, payType, input);
@@ -237,21 +295,23 @@ export class PayService {
       else await this.store.releaseCreateClaim(attempt.id);
       throw err;
     }
+    // Handed out only if the order is still payable when the answer is written back (same statement,
+    // share lock on the order): a cancel that started meanwhile either waits for this write and then
+    // closes the trade itself, or came first and this request closes the trade and answers 409.
     const recorded = await this.store.recordPayUrl(
       attempt.id,
       payType,
       info.payUrl ?? null,
       info.channelTradeNo ?? null,
     );
-    const now = await this.query(orderId);
-    if (!recorded || now.status !== 'wait') {
-      // The order was cancelled or timed out while the channel created the trade (cancel and the sweep
-      // had not seen this attempt yet): close the new trade instead of handing it to a payer. If it
-      // cannot be closed now, the attempt stays open and the order sync closes it (or records a payment).
+    if (!recorded) {
+      // If the trade cannot be closed now, the attempt stays open and the order sync closes it (or
+      // records a late payment, which is refunded).
+      await this.store.releaseCreateClaim(attempt.id);
       await this.closeAttempt(attempt).catch((err: unknown) =>
         this.logger.warn(`closing a trade created after ${orderId} ended failed: ${(err as Error).message}`),
       );
-      throw new PayError('ORDER_STATUS_ERROR', `order is ${now.status}, not payable`);
+      throw await this.notPayable(orderId);
     }
     const qrCode = info.qrContent ? qrPngDataUrl(info.qrContent) : null;
     return {
@@ -264,6 +324,16 @@ export class PayService {
       jsapiParams: info.jsapiParams ?? null,
       expireTime: order.expireTime.toISOString(),
     };
+  }
+
+  private async notPayable(orderId: string): Promise<PayError> {
+    return this.notPayableError(await this.query(orderId));
+  }
+
+  private notPayableError(order: OrderRecord): PayError {
+    if (order.status !== 'wait') return new PayError('ORDER_STATUS_ERROR', `order is ${order.status}, not payable`);
+    if (order.cancelRequestedAt !== null) return new PayError('ORDER_STATUS_ERROR', 'order is being cancelled');
+    return new PayError('ORDER_STATUS_ERROR', 'order has expired');
   }
 
   private createAtChannel(
@@ -322,23 +392,27 @@ export class PayService {
   }
 
   /**
-   * Closes the order: the channel side first (every open attempt), then the order moves wait → close.
-   * A channel that cannot close yet (WeChat's first five minutes) keeps its attempt open for the sweep;
-   * a payment that lands meanwhile still makes the order `success` (docs/payments.md).
+   * Closes the order. First it is marked as being cancelled (from then on no trade is created, reused or
+   * handed out for it), then every open attempt is closed at its channel, then the order moves
+   * wait → close. A trade that a pay request is creating right now is closed by that request when it
+   * finds the mark. A channel that cannot close yet (WeChat's first five minutes) keeps its attempt open
+   * for the order sync; a payment that lands after the order closed is a late payment, refunded.
    */
   async cancel(orderId: string): Promise<OrderRecord> {
     const order = await this.query(orderId);
     if (order.status === 'close' || order.status === 'timeout') return order;
     if (order.status === 'success') throw new PayError('ORDER_STATUS_ERROR', 'order is paid and cannot be cancelled');
-    const attempts = (await this.store.attemptsOf(order.id)).filter((a) => a.status === 'open');
-    const creating = attempts.find((a) => isCreating(a, this.clock.now()));
-    if (creating) throw busy(creating.channel);
+    if (!(await this.store.requestCancel(order.id))) return this.afterLostCancel(orderId);
+    const attempts = (await this.store.attemptsOf(order.id)).filter((a) => a.status === 'open' && !a.creating);
     for (const attempt of attempts) {
       const outcome = await this.closeAttempt(attempt);
       if (outcome === 'paid') break;
     }
     const closed = await this.store.finishUnpaid(order.id, 'close', 'cancelled');
-    if (closed) return closed;
+    return closed ?? this.afterLostCancel(orderId);
+  }
+
+  private async afterLostCancel(orderId: string): Promise<OrderRecord> {
     const now = await this.query(orderId);
     if (now.status === 'success') throw new PayError('ORDER_STATUS_ERROR', 'order was paid and cannot be cancelled');
     return now;
@@ -370,7 +444,10 @@ export class PayService {
             channel: attempt.channel,
           });
         }
-        return applied.kind === 'paid' || applied.kind === 'already_paid' || applied.kind === 'second_payment'
+        return applied.kind === 'paid' ||
+          applied.kind === 'already_paid' ||
+          applied.kind === 'second_payment' ||
+          applied.kind === 'late_payment'
           ? 'paid'
           : 'pending';
       }
@@ -405,11 +482,6 @@ export class PayService {
       return { order, next: 'done', meaning: `the order is ${order.status}: nothing to pay` };
     return { order, next: step.next, meaning: step.meaning };
   }
-}
-
-/** Whether a pay request is creating this attempt's trade at its channel right now. */
-export function isCreating(a: AttemptRecord, now: Date): boolean {
-  return a.creatingUntil !== null && a.creatingUntil.getTime() > now.getTime();
 }
 
 export function refOf(a: AttemptRecord): AttemptRef {

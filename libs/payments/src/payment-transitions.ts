@@ -2,11 +2,14 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import type { ChannelTradeSnapshot } from '#channels';
 import { type AttemptRecord, type OrderRecord, OrderStore } from './order-store.js';
+import { PaidSignal } from './paid-signal.js';
+import { RefundService } from './refunds/refund.service.js';
 
 export type ApplyOutcome =
   | { readonly kind: 'paid'; readonly order: OrderRecord } // this call moved the order to success
   | { readonly kind: 'already_paid'; readonly order: OrderRecord | undefined } // recorded before: a repeat
-  | { readonly kind: 'second_payment'; readonly order: OrderRecord | undefined } // paid by another attempt too
+  | { readonly kind: 'second_payment'; readonly order: OrderRecord } // paid by another attempt too
+  | { readonly kind: 'late_payment'; readonly order: OrderRecord } // paid after the order was closed or timed out
   | { readonly kind: 'amount_mismatch'; readonly reported: string } // what the channel said was paid
   | { readonly kind: 'attempt_closed' }
   | { readonly kind: 'attempt_failed' }
@@ -21,7 +24,11 @@ export type ApplyOutcome =
 export class PaymentTransitions {
   private readonly logger = new Logger(PaymentTransitions.name);
 
-  constructor(private readonly store: OrderStore) {}
+  constructor(
+    private readonly store: OrderStore,
+    private readonly paid: PaidSignal,
+    private readonly refunds: RefundService,
+  ) {}
 
   async apply(attempt: AttemptRecord, snap: ChannelTradeSnapshot, em: EntityManager): Promise<ApplyOutcome> {
     switch (snap.status) {
@@ -73,6 +80,11 @@ export class PaymentTransitions {
       em,
     );
     if (order) {
+      // The order's other open attempts could still take a second payment: make them due now, and
+      // close them at their channels as soon as this commits (PaidSignal → OrderSyncJob.closeOthersNow).
+      if ((await this.store.markOtherAttemptsDue(order.id, attempt.id, em)) > 0) {
+        this.store.afterCommit(em, () => this.paid.emit(order.id));
+      }
       await this.store.addOutboxEvent(
         'order.succeeded',
         order.orderId,
@@ -87,11 +99,20 @@ export class PaymentTransitions {
       );
       return { kind: 'paid', order };
     }
-    // The order was already paid through another attempt: a second payment of one order. Record it
-    // (the money is real) and leave an event for the refund of the surplus.
-    this.logger.warn(`second payment of order ${attempt.orderId} through ${attempt.channel} (attempt ${attempt.id})`);
+    // The order was not `wait` any more: paid through another attempt (a second payment) or ended
+    // (closed or timed out: a late payment). Record it on the attempt (the money is real) and leave an
+    // event; the order keeps what the merchant was told.
+    const current = await this.store.findOrderByPk(attempt.orderPk, em);
+    if (!current) throw new Error(`attempt ${attempt.id} has no order`);
+    const kind = current.status === 'success' ? 'second_payment' : 'late_payment';
+    // Refunded by itself (AUTO_REFUND, default on), in this transaction; sent after the commit.
+    await this.refunds.autoRefund(moved, kind === 'second_payment' ? 'auto_second_payment' : 'auto_late_payment', em);
+    this.logger.warn(
+      `${kind === 'second_payment' ? 'second' : 'late'} payment of order ${attempt.orderId} ` +
+        `(${current.status}) through ${attempt.channel} (attempt ${attempt.id})`,
+    );
     await this.store.addOutboxEvent(
-      'payment.duplicate',
+      kind === 'second_payment' ? 'payment.second' : 'payment.late',
       attempt.orderId,
       {
         orderId: attempt.orderId,
@@ -102,6 +123,6 @@ export class PaymentTransitions {
       },
       em,
     );
-    return { kind: 'second_payment', order: await this.store.findOrderByPk(attempt.orderPk, em) };
+    return { kind, order: current };
   }
 }

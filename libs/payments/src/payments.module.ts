@@ -9,6 +9,10 @@ import {
 } from '#channels';
 import { OrderStore } from './order-store.js';
 import { PaymentTransitions } from './payment-transitions.js';
+import { PaidSignal } from './paid-signal.js';
+import { RefundService } from './refunds/refund.service.js';
+import { RefundStore } from './refunds/refund-store.js';
+import { RefundSyncJob } from './refunds/refund-sync.job.js';
 import { PayService } from './pay.service.js';
 import { PublicUrl } from './public-url.js';
 import { NotifyService } from './notify/notify.service.js';
@@ -38,6 +42,9 @@ export class PaymentsModule {
       TimeoutCloserJob,
       OrderSyncJob,
       HousekeepingJob,
+      RefundService,
+      RefundStore,
+      RefundSyncJob,
     ];
     return {
       module: PaymentsModule,
@@ -49,6 +56,7 @@ export class PaymentsModule {
         ChannelRegistry,
         OrderStore,
         PaymentTransitions,
+        PaidSignal,
         PayService,
         NotifyService,
         PublicUrl,
@@ -56,6 +64,9 @@ export class PaymentsModule {
         TimeoutCloserJob,
         OrderSyncJob,
         HousekeepingJob,
+        RefundService,
+        RefundStore,
+        RefundSyncJob,
         JobsRunner,
       ],
       exports: exported,

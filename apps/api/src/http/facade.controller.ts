@@ -1,9 +1,18 @@
 import { Body, Controller, HttpCode, Inject, Param, Post } from '@nestjs/common';
 import { PayError } from '#common';
 import { APP_CONFIG, type AppConfig } from '#config';
-import { PayService, type OrderView, type PayInfoView, toOrderView } from '#payments';
+import {
+  PayService,
+  RefundService,
+  type OrderView,
+  type PayInfoView,
+  type RefundView,
+  toOrderView,
+  toRefundView,
+} from '#payments';
 import { Roles, SERVICE_ROLES } from './auth.guard.js';
 import { CreateOrderDto, FacadeGetPayUrlDto, FacadeOrderIdDto, isFacadeMethod } from './dto/order.dto.js';
+import { FacadeRefundDto } from './dto/refund.dto.js';
 import { validateBody } from './validation.js';
 
 /**
@@ -15,6 +24,7 @@ import { validateBody } from './validation.js';
 export class FacadeController {
   constructor(
     private readonly pay: PayService,
+    private readonly refunds: RefundService,
     @Inject(APP_CONFIG) private readonly cfg: AppConfig,
   ) {}
 
@@ -24,13 +34,13 @@ export class FacadeController {
     @Param('app') app: string,
     @Param('method') method: string,
     @Body() body: unknown,
-  ): Promise<OrderView | PayInfoView> {
+  ): Promise<OrderView | PayInfoView | RefundView> {
     if (app !== this.cfg.appName) throw new PayError('NOT_FOUND', `no app ${app.slice(0, 64)}`);
     if (!isFacadeMethod(method)) throw new PayError('NOT_FOUND', `PaySvc has no method ${method.slice(0, 64)}`);
     switch (method) {
       case 'create': {
         const dto = await validateBody(CreateOrderDto, body);
-        return toOrderView((await this.pay.create(dto)).order);
+        return toOrderView((await this.pay.create(dto)).order, []);
       }
       case 'getPayUrl': {
         const dto = await validateBody(FacadeGetPayUrlDto, body);
@@ -38,13 +48,17 @@ export class FacadeController {
         return this.pay.getPayUrl(orderId, { ...rest, channel: fullName });
       }
       case 'query':
-        return toOrderView(await this.pay.query((await validateBody(FacadeOrderIdDto, body)).orderId));
+        return this.pay.view((await validateBody(FacadeOrderIdDto, body)).orderId);
       case 'check': {
         const dto = await validateBody(FacadeOrderIdDto, body);
-        return toOrderView(await this.pay.check(dto.orderId, dto.fullName));
+        return this.pay.viewOf(await this.pay.check(dto.orderId, dto.fullName));
       }
       case 'cancel':
-        return toOrderView(await this.pay.cancel((await validateBody(FacadeOrderIdDto, body)).orderId));
+        return this.pay.viewOf(await this.pay.cancel((await validateBody(FacadeOrderIdDto, body)).orderId));
+      case 'refund': {
+        const { orderId, ...rest } = await validateBody(FacadeRefundDto, body);
+        return toRefundView((await this.refunds.create(orderId, rest, 'api')).refund);
+      }
     }
   }
 }

@@ -21,6 +21,12 @@ export class NotifyController {
     return this.handle('pays.WechatPayType', req, res);
   }
 
+  /** WeChat's refund notifies (req_info encrypted under the API key), given as notify_url of each refund. */
+  @Post('api/v1/notify/wechatpay/refund')
+  wechatRefund(@Req() req: Request, @Res() res: Response): Promise<void> {
+    return this.handle('pays.WechatPayType', req, res);
+  }
+
   /** The seeds' WeChat notify URL. */
   @Post('api/:app/pays/services/PaySvc/wechatNotify')
   wechatSeed(@Req() req: Request, @Res() res: Response): Promise<void> {

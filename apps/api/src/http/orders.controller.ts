@@ -16,12 +16,12 @@ export class OrdersController {
   async create(@Body() dto: CreateOrderDto, @Res({ passthrough: true }) res: Response): Promise<OrderView> {
     const { order, created } = await this.pay.create(dto);
     res.status(created ? 201 : 200);
-    return toOrderView(order);
+    return created ? toOrderView(order, []) : this.pay.viewOf(order);
   }
 
   @Get(':orderId')
   async get(@Param('orderId') orderId: string): Promise<OrderView> {
-    return toOrderView(await this.pay.query(orderId));
+    return this.pay.view(orderId);
   }
 
   @Post(':orderId/pay')
@@ -34,7 +34,7 @@ export class OrdersController {
   @Post(':orderId/check')
   @HttpCode(200)
   async check(@Param('orderId') orderId: string, @Body() dto: CheckDto): Promise<OrderView> {
-    return toOrderView(await this.pay.check(orderId, dto.channel));
+    return this.pay.viewOf(await this.pay.check(orderId, dto.channel));
   }
 
   @Post(':orderId/client-result')
@@ -44,12 +44,12 @@ export class OrdersController {
     @Body() dto: ClientResultDto,
   ): Promise<OrderView & { next: string; meaning: string }> {
     const r = await this.pay.clientResult(orderId, dto.resultCode);
-    return { ...toOrderView(r.order), next: r.next, meaning: r.meaning };
+    return { ...(await this.pay.viewOf(r.order)), next: r.next, meaning: r.meaning };
   }
 
   @Post(':orderId/cancel')
   @HttpCode(200)
   async cancel(@Param('orderId') orderId: string): Promise<OrderView> {
-    return toOrderView(await this.pay.cancel(orderId));
+    return this.pay.viewOf(await this.pay.cancel(orderId));
   }
 }

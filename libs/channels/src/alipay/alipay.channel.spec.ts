@@ -205,6 +205,7 @@ describe('createPayment PRE_PAY (alipay.trade.precreate)', () => {
       total_amount: '88.88',
       subject: 'Coffee & <cake> "large"',
       timeout_express: '30m',
+      time_expire: '2024-03-01 12:30:59',
     });
     expect(requestVerifies(req.params)).toBe(true);
   });

@@ -24,6 +24,7 @@ import {
   resolveAlipayPayType,
   str,
   timeExpire,
+  timeExpireSeconds,
   timeoutExpress,
   toYuan,
 } from './alipay.mapper.js';
@@ -106,6 +107,8 @@ export class AlipayChannel implements PaymentChannel {
             total_amount: totalAmount,
             subject: input.subject,
             timeout_express: timeoutExpress(input.expireTime, now),
+            // The absolute end, to the second: a QR shown to a payer cannot be paid after our order ended.
+            time_expire: timeExpireSeconds(input.expireTime),
           },
           { notify_url: input.notifyUrl },
         );

@@ -74,6 +74,11 @@ export function timeExpire(expireTime: Date): string {
   return gmt8Dashed(expireTime).slice(0, 16);
 }
 
+/** `time_expire` for precreate: `yyyy-MM-dd HH:mm:ss` in GMT+8, the milliseconds cut. */
+export function timeExpireSeconds(expireTime: Date): string {
+  return gmt8Dashed(expireTime);
+}
+
 const GMT8_DATETIME = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/;
 
 /** Parses Alipay's `yyyy-MM-dd HH:mm:ss` (GMT+8) into a Date; undefined if malformed. */

@@ -22,6 +22,7 @@ export class OrderEntity {
   @Column({ name: 'refunded_minor', type: 'bigint', transformer: bigintNumber }) refundedMinor: number;
   @Column({ type: 'integer' }) version: number;
   @Column({ name: 'closed_reason', type: 'varchar', nullable: true }) closedReason: string | null;
+  @Column({ name: 'cancel_requested_at', type: 'timestamptz', nullable: true }) cancelRequestedAt: Date | null;
   @Column({ name: 'sweep_after', type: 'timestamptz', nullable: true }) sweepAfter: Date | null;
   @Column({ name: 'sweep_attempts', type: 'integer' }) sweepAttempts: number;
   @Column({ name: 'created_at', type: 'timestamptz' }) createdAt: Date;

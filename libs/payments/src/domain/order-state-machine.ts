@@ -4,14 +4,14 @@ export const ORDER_STATUSES: readonly OrderStatus[] = ['wait', 'success', 'close
 export const ATTEMPT_STATUSES: readonly AttemptStatus[] = ['open', 'paid', 'closed', 'failed'];
 
 /**
- * Order transitions (the seeds' PayStatusEnum). `close`/`timeout` → `success` exists because money that
- * a channel took after we closed our side is real: the order records it rather than losing it (a late
- * payment; refunding such a second or late payment is separate work). Nothing ever leaves `success`.
+ * Order transitions (the seeds' PayStatusEnum). `close`, `timeout` and `success` are final: money that a
+ * channel took after we ended the order is a late payment, recorded on its attempt (which becomes
+ * `paid`) and refunded, while the order keeps saying what the merchant was told (docs/payments.md).
  */
 const ORDER_TRANSITIONS: Readonly<Record<OrderStatus, readonly OrderStatus[]>> = {
   wait: ['success', 'close', 'timeout'],
-  close: ['success'],
-  timeout: ['success'],
+  close: [],
+  timeout: [],
   success: [],
 };
 

@@ -10,6 +10,7 @@ import { APP_CONFIG, type AppConfig } from '#config';
 import { HousekeepingJob } from './housekeeping.job.js';
 import { OrderSyncJob } from './order-sync.job.js';
 import { type SweepOptions, TimeoutCloserJob } from './timeout-closer.job.js';
+import { RefundSyncJob } from '../refunds/refund-sync.job.js';
 
 /**
  * Schedules the sweeps when JOBS_ENABLED (the api by default, the worker always). Each process runs at
@@ -30,6 +31,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     private readonly closer: TimeoutCloserJob,
     private readonly sync: OrderSyncJob,
     private readonly housekeepingJob: HousekeepingJob,
+    private readonly refundSync: RefundSyncJob,
     @Inject(APP_CONFIG) private readonly cfg: AppConfig,
   ) {}
 
@@ -45,10 +47,14 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
       setInterval(() => this.tick('order-sync', () => this.sync.syncOnce(this.sweepOptions())), everyMs),
     );
     this.scheduler.addInterval(
+      'refund-sync',
+      setInterval(() => this.tick('refund-sync', () => this.refundSync.syncOnce(this.sweepOptions())), everyMs),
+    );
+    this.scheduler.addInterval(
       'housekeeping',
       setInterval(() => this.tick('housekeeping', () => this.housekeeping()), HOUSEKEEPING_EVERY_MS),
     );
-    this.logger.log(`jobs on: timeout closer and order sync every ${this.cfg.sweepIntervalSeconds} s`);
+    this.logger.log(`jobs on: timeout closer, order sync and refund sync every ${this.cfg.sweepIntervalSeconds} s`);
   }
 
   private sweepOptions(): SweepOptions {
@@ -84,7 +90,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
     this.stopping.abort();
-    for (const name of ['timeout-closer', 'order-sync', 'housekeeping']) {
+    for (const name of ['timeout-closer', 'order-sync', 'refund-sync', 'housekeeping']) {
       if (this.scheduler.doesExist('interval', name)) this.scheduler.deleteInterval(name);
     }
     await Promise.allSettled([...this.inFlight]);

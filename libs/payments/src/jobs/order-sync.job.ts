@@ -3,7 +3,8 @@ import { Clock, PayError } from '#common';
 import { OrderStore, type AttemptRecord } from '../order-store.js';
 import { PayService } from '../pay.service.js';
 import { JobStats } from './job-stats.js';
-import { SYNC_SCHEDULE_MS, backoffMs } from './backoff.js';
+import { PaidSignal } from '../paid-signal.js';
+import { SYNC_SCHEDULE_MS, syncOffsetMs } from './backoff.js';
 
 export interface SyncResult {
   claimed: number;
@@ -39,7 +40,10 @@ export class OrderSyncJob {
     private readonly pay: PayService,
     private readonly clock: Clock,
     private readonly stats: JobStats,
-  ) {}
+    paid: PaidSignal,
+  ) {
+    paid.on((orderPk) => this.closeOthersNow(orderPk));
+  }
 
   async syncOnce(opts: SyncOptions = {}): Promise<SyncResult> {
     const result: SyncResult = { claimed: 0, paid: 0, closed: 0, failures: 0 };
@@ -49,29 +53,45 @@ export class OrderSyncJob {
     const take = Math.min(opts.batchSize ?? 100, opts.concurrency ?? 8);
     for (;;) {
       if (opts.signal?.aborted) break;
-      const attempts = await this.store.claimDueAttempts(take, this.clock.now(), opts.leaseSeconds ?? 120);
+      const attempts = await this.store.claimDueAttempts(take, opts.leaseSeconds ?? 120);
       if (attempts.length === 0) break;
-      result.claimed += attempts.length;
-      this.stats.inc('sync_attempts_claimed', attempts.length);
-      await Promise.all(
-        attempts.map(async (attempt) => {
-          try {
-            const outcome = await this.syncOne(attempt, schedule);
-            if (outcome === 'paid') result.paid++;
-            if (outcome === 'closed') result.closed++;
-          } catch (err) {
-            result.failures++;
-            this.stats.inc('sync_channel_failures');
-            const why =
-              err instanceof PayError ? `${err.code} ${JSON.stringify(err.detail ?? {})}` : (err as Error).message;
-            this.logger.warn(`sync of ${attempt.channel} attempt for ${attempt.orderId} failed: ${why}`);
-            await this.reschedule(attempt, schedule);
-          }
-        }),
-      );
+      await this.work(attempts, schedule, result);
       if (attempts.length < take) break;
     }
     return result;
+  }
+
+  /**
+   * Right after an order was paid (called after the commit, in the process that recorded the payment):
+   * claims the order's other attempts, which that transaction made due, and closes them at their
+   * channels now. If this process dies first, any process's next syncOnce finds them due.
+   */
+  async closeOthersNow(orderPk: string, opts: { leaseSeconds?: number } = {}): Promise<SyncResult> {
+    const result: SyncResult = { claimed: 0, paid: 0, closed: 0, failures: 0 };
+    const attempts = await this.store.claimDueAttempts(32, opts.leaseSeconds ?? 120, orderPk);
+    if (attempts.length > 0) await this.work(attempts, SYNC_SCHEDULE_MS, result);
+    return result;
+  }
+
+  private async work(attempts: AttemptRecord[], schedule: readonly number[], result: SyncResult): Promise<void> {
+    result.claimed += attempts.length;
+    this.stats.inc('sync_attempts_claimed', attempts.length);
+    await Promise.all(
+      attempts.map(async (attempt) => {
+        try {
+          const outcome = await this.syncOne(attempt, schedule);
+          if (outcome === 'paid') result.paid++;
+          if (outcome === 'closed') result.closed++;
+        } catch (err) {
+          result.failures++;
+          this.stats.inc('sync_channel_failures');
+          const why =
+            err instanceof PayError ? `${err.code} ${JSON.stringify(err.detail ?? {})}` : (err as Error).message;
+          this.logger.warn(`sync of ${attempt.channel} attempt for ${attempt.orderId} failed: ${why}`);
+          await this.reschedule(attempt, schedule);
+        }
+      }),
+    );
   }
 
   private async syncOne(attempt: AttemptRecord, schedule: readonly number[]): Promise<'paid' | 'closed' | 'pending'> {
@@ -80,8 +100,8 @@ export class OrderSyncJob {
     if (attempt.status !== 'open') {
       // The last look at a trade that did not exist when it was closed (see PayService.closeAttempt).
       const applied = await this.pay.syncAttempt(attempt);
-      await this.store.setNextSync(attempt.id, null);
-      if (applied.kind === 'paid' || applied.kind === 'second_payment') {
+      await this.store.stopSync(attempt.id);
+      if (applied.kind === 'paid' || applied.kind === 'second_payment' || applied.kind === 'late_payment') {
         this.stats.inc('sync_payments_found');
         this.logger.warn(
           `order ${attempt.orderId}: a trade closed before it existed was paid later on ${attempt.channel}`,
@@ -98,7 +118,7 @@ export class OrderSyncJob {
       return outcome;
     }
     const applied = await this.pay.syncAttempt(attempt);
-    if (applied.kind === 'paid' || applied.kind === 'second_payment') {
+    if (applied.kind === 'paid' || applied.kind === 'second_payment' || applied.kind === 'late_payment') {
       this.stats.inc('sync_payments_found');
       this.logger.warn(
         `order ${attempt.orderId}: payment found by query on ${attempt.channel} (its notify was lost or late)`,
@@ -108,18 +128,20 @@ export class OrderSyncJob {
     if (applied.kind === 'attempt_closed' || applied.kind === 'attempt_failed' || applied.kind === 'already_paid')
       return 'closed';
     if (order.expireTime.getTime() > this.clock.now().getTime()) await this.reschedule(attempt, schedule);
-    else await this.store.setNextSync(attempt.id, null); // expired: the timeout closer takes it from here
+    else await this.store.stopSync(attempt.id); // expired: the timeout closer takes it from here
     return 'pending';
   }
 
-  /** The next query time: the schedule counted from the attempt's creation, never in the past. */
+  /**
+   * The next query: the schedule's next offset from the attempt's creation (its sync_count-th, as the
+   * claim counted this one), but not sooner than half the first step from now, so a late run does not
+   * query back to back.
+   */
   private async reschedule(attempt: AttemptRecord, schedule: readonly number[]): Promise<void> {
-    let elapsed = 0;
-    for (let i = 0; i <= attempt.syncCount - 1; i++) elapsed += backoffMs(i, schedule);
-    const next = Math.max(
-      attempt.createdAt.getTime() + elapsed,
-      this.clock.now().getTime() + backoffMs(attempt.syncCount - 1, schedule) / 2,
+    await this.store.scheduleSync(
+      attempt.id,
+      syncOffsetMs(attempt.syncCount, schedule),
+      (schedule[0] ?? SYNC_SCHEDULE_MS[0] ?? 60_000) / 2,
     );
-    await this.store.setNextSync(attempt.id, new Date(next));
   }
 }

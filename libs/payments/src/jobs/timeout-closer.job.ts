@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { PayError, Clock } from '#common';
+import { PayError } from '#common';
 import { OrderStore, type AttemptRecord, type OrderRecord } from '../order-store.js';
-import { PayService, isCreating } from '../pay.service.js';
+import { PayService } from '../pay.service.js';
 import { JobStats } from './job-stats.js';
 import { SWEEP_RETRY_MS, backoffMs } from './backoff.js';
 
@@ -39,7 +39,6 @@ export class TimeoutCloserJob {
   constructor(
     private readonly store: OrderStore,
     private readonly pay: PayService,
-    private readonly clock: Clock,
     private readonly stats: JobStats,
   ) {}
 
@@ -53,7 +52,6 @@ export class TimeoutCloserJob {
       // calls, so its lease (120 s) outlives the work on it even when channels time out.
       const orders = await this.store.claimExpiredOrders(
         Math.min(batchSize, opts.concurrency ?? 8),
-        this.clock.now(),
         opts.leaseSeconds ?? 120,
       );
       if (orders.length === 0) break;
@@ -85,7 +83,7 @@ export class TimeoutCloserJob {
   ): Promise<'timeout' | 'paid' | 'stuck' | 'other'> {
     try {
       const attempts = (await this.store.attemptsOf(order.id)).filter((a) => a.status === 'open');
-      if (attempts.some((a) => isCreating(a, this.clock.now()))) {
+      if (attempts.some((a) => a.creating)) {
         return await this.postpone(order, retry, 'a pay request is creating a trade for it');
       }
       for (const attempt of attempts) {
@@ -117,6 +115,7 @@ export class TimeoutCloserJob {
       case 'paid':
       case 'already_paid':
       case 'second_payment':
+      case 'late_payment':
         return 'paid';
       case 'amount_mismatch':
         throw new Error(`amount mismatch on ${attempt.channel} for ${attempt.orderId}: ${applied.reported}`);
@@ -130,7 +129,7 @@ export class TimeoutCloserJob {
 
   private async postpone(order: OrderRecord, retry: readonly number[], why: string): Promise<'stuck'> {
     const delay = backoffMs(order.sweepAttempts - 1, retry);
-    await this.store.postponeSweep(order.id, new Date(this.clock.now().getTime() + delay));
+    await this.store.postponeSweep(order.id, delay);
     this.stats.inc('sweep_orders_stuck');
     this.logger.warn(
       `order ${order.orderId} stays wait (sweep try ${order.sweepAttempts}): ${why}; next try in ${Math.round(delay / 1000)} s`,

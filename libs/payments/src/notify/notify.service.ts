@@ -5,12 +5,17 @@ import { PayError } from '#common';
 import { ChannelRegistry, type ChannelType, type NotifyReply, type RawNotify, type VerifiedNotify } from '#channels';
 import { OrderStore } from '../order-store.js';
 import { PaymentTransitions } from '../payment-transitions.js';
+import { RefundService } from '../refunds/refund.service.js';
 
 /** What became of a notify; kept in the inbox beside the raw request. */
 export type NotifyVerdict =
   | 'applied' // moved the attempt/order
   | 'duplicate' // already applied before: acknowledged again
   | 'second_payment' // a payment of an order already paid through another attempt: recorded
+  | 'late_payment' // a payment of an order that was closed or had timed out: recorded
+  | 'refund_applied' // refund news that settled a pending refund
+  | 'refund_known' // refund news we already had (or `pending` news)
+  | 'refund_unknown' // refund news of a refund PayBridge did not make (a merchant-console refund): kept, acknowledged
   | 'no_change' // valid, nothing to move (pending, or closed/failed news already known)
   | 'unknown_instance'
   | 'refused' // the channel's verification failed: signature, addressee, result code, unreadable fields (detail says which)
@@ -18,7 +23,16 @@ export type NotifyVerdict =
   | 'amount_mismatch'
   | 'error';
 
-const ACCEPTED: ReadonlySet<NotifyVerdict> = new Set(['applied', 'duplicate', 'second_payment', 'no_change']);
+const ACCEPTED: ReadonlySet<NotifyVerdict> = new Set([
+  'applied',
+  'duplicate',
+  'second_payment',
+  'late_payment',
+  'refund_applied',
+  'refund_known',
+  'refund_unknown',
+  'no_change',
+]);
 
 /** How much of a refused notify's body the inbox keeps (the housekeeping job drops them after 30 days). */
 const REFUSED_BODY_KEPT_BYTES = 4096;
@@ -39,6 +53,7 @@ export class NotifyService {
     private readonly registry: ChannelRegistry,
     private readonly store: OrderStore,
     private readonly transitions: PaymentTransitions,
+    private readonly refunds: RefundService,
   ) {}
 
   async handle(type: ChannelType, raw: RawNotify): Promise<NotifyReply> {
@@ -78,6 +93,23 @@ export class NotifyService {
     n: VerifiedNotify,
     em: EntityManager,
   ): Promise<{ verdict: NotifyVerdict; detail?: string; orderId?: string }> {
+    if (n.kind === 'refund') {
+      // Refund news is never read as a payment.
+      if (!n.refund) return { verdict: 'refused', detail: 'refund news without a refund' };
+      const settled = await this.refunds.applyNews(channel, n.refund, em);
+      if (!settled) return { verdict: 'refund_unknown', detail: n.refund.refundId.slice(0, 64) };
+      const orderId = settled.refund.orderId;
+      switch (settled.kind) {
+        case 'succeeded':
+        case 'failed':
+          return { verdict: 'refund_applied', detail: `${settled.refund.refundId} ${settled.kind}`, orderId };
+        case 'pending':
+        case 'unchanged':
+          return { verdict: 'refund_known', detail: settled.refund.refundId, orderId };
+        case 'amount_mismatch':
+          return { verdict: 'amount_mismatch', detail: `refund ${settled.reported}`, orderId };
+      }
+    }
     const attempt = await this.store.findAttemptByOutTradeNo(channel, n.outTradeNo, em);
     if (!attempt) return { verdict: 'unknown_order', detail: 'no attempt with that out_trade_no' };
     // The amount and currency are checked where every report of a payment is: PaymentTransitions.
@@ -90,7 +122,8 @@ export class NotifyService {
       case 'already_paid':
         return { verdict: 'duplicate', orderId: attempt.orderId };
       case 'second_payment':
-        return { verdict: 'second_payment', orderId: attempt.orderId };
+      case 'late_payment':
+        return { verdict: outcome.kind, orderId: attempt.orderId };
       case 'amount_mismatch':
         return { verdict: 'amount_mismatch', detail: outcome.reported, orderId: attempt.orderId };
       case 'no_change':

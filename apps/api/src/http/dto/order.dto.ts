@@ -75,6 +75,6 @@ export class FacadeGetPayUrlDto extends PayerDetailsDto {
   @IsString() @Length(1, 64) fullName: string;
 }
 
-export const FACADE_METHODS = ['create', 'getPayUrl', 'query', 'check', 'cancel'] as const;
+export const FACADE_METHODS = ['create', 'getPayUrl', 'query', 'check', 'cancel', 'refund'] as const;
 export type FacadeMethod = (typeof FACADE_METHODS)[number];
 export const isFacadeMethod = (m: string): m is FacadeMethod => (FACADE_METHODS as readonly string[]).includes(m);

@@ -1,0 +1,104 @@
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { auth, bootApp, type TestApp, uniqueOrderId, until } from '../utils/test-app.js';
+
+type Row = Record<string, unknown>;
+
+/** Issue 9: no window for a second charge; a QR that cannot outlive its order. */
+describe('money holes (issue 9)', () => {
+  let t: TestApp;
+  let http: ReturnType<typeof request>;
+  let db: DataSource;
+
+  beforeAll(async () => {
+    // wechatMinCloseAgeMs 0: the simulator's WeChat closes at once (its 5-minute rule is tested elsewhere).
+    t = await bootApp({ wechatMinCloseAgeMs: 0 });
+    http = request(t.app.getHttpServer());
+    db = t.app.get(DataSource);
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  async function order(amount = '6.60'): Promise<string> {
+    const orderId = uniqueOrderId('H');
+    await http.post('/api/v1/orders').set(auth()).send({ orderId, subject: 'Hole', amount }).expect(201);
+    return orderId;
+  }
+
+  const pay = (orderId: string, channel: string, payType: string) =>
+    http.post(`/api/v1/orders/${orderId}/pay`).set(auth()).send({ channel, payType });
+
+  it('paid by WeChat: the Alipay QR of the same order is closed at Alipay within seconds, without any job', async () => {
+    const orderId = await order();
+    expect((await pay(orderId, 'pays.AliPayType', 'pc')).status).toBe(200);
+    expect((await pay(orderId, 'pays.WechatPayType', 'NATIVE')).status).toBe(200);
+    t.sandbox!.alipay.scan(orderId); // the payer's phone opened the Alipay QR: the trade exists at Alipay
+    expect(t.sandbox!.alipay.trade(orderId)?.status).toBe('WAIT_BUYER_PAY');
+
+    await t.sandbox!.wechatpay.pay(orderId); // … but pays by WeChat
+    await until(async () =>
+      (await http.get(`/api/v1/orders/${orderId}`).set(auth())).body.status === 'success' ? true : undefined,
+    );
+    // JOBS_ENABLED=false in tests: only the in-process close after the payment's commit can do this.
+    await until(
+      () => Promise.resolve(t.sandbox!.alipay.trade(orderId)?.status === 'TRADE_CLOSED' ? true : undefined),
+      5000,
+    );
+    await expect(t.sandbox!.alipay.pay(orderId)).rejects.toThrow();
+    const attempts = await db.query<Row[]>(
+      `SELECT channel, status FROM payment_attempts WHERE order_id = $1 ORDER BY channel`,
+      [orderId],
+    );
+    expect(attempts).toEqual([
+      { channel: 'pays.aliPayment', status: 'closed' },
+      { channel: 'pays.myWechatPay', status: 'paid' },
+    ]);
+  });
+
+  it('an Alipay QR carries the order expiry as an absolute time_expire: it cannot be paid after the order ends', async () => {
+    const orderId = uniqueOrderId('H');
+    const expireTime = new Date(Date.now() + 3_000).toISOString();
+    await http
+      .post('/api/v1/orders')
+      .set(auth())
+      .send({ orderId, subject: 'Short', amount: '1.00', expireTime })
+      .expect(201);
+    expect((await pay(orderId, 'pays.AliPayType', 'pc')).status).toBe(200);
+    t.sandbox!.alipay.scan(orderId);
+    const trade = t.sandbox!.alipay.trade(orderId);
+    expect(trade?.expiresAt?.getTime()).toBeLessThanOrEqual(Date.parse(expireTime));
+    await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(expireTime) - Date.now()) + 200));
+    await expect(t.sandbox!.alipay.pay(orderId)).rejects.toThrow();
+  });
+
+  it('a pay request after a cancel started is 409 and creates no attempt', async () => {
+    const orderId = await order();
+    await db.query(`UPDATE orders SET cancel_requested_at = now() WHERE order_id = $1`, [orderId]);
+    const res = await pay(orderId, 'pays.AliPayType', 'pc');
+    expect(res.status).toBe(409);
+    expect(res.body.code).toBe('ORDER_STATUS_ERROR');
+    expect(await db.query(`SELECT id FROM payment_attempts WHERE order_id = $1`, [orderId])).toEqual([]);
+  });
+
+  it('a WeChat payment after the order was cancelled is recorded as a late payment; the order stays closed', async () => {
+    const orderId = await order();
+    expect((await pay(orderId, 'pays.WechatPayType', 'NATIVE')).status).toBe(200);
+    // The payer has the QR open; the merchant cancels; the close at WeChat fails (the channel is down),
+    // so the order cannot be closed … then the channel comes back, and the order is closed.
+    t.sandbox!.wechatpay.setDropNotifies(true);
+    try {
+      await t.sandbox!.wechatpay.pay(orderId);
+      // Simulate a cancel that happened before the payment was known: close the order on our side.
+      await db.query(`UPDATE orders SET status = 'close', closed_reason = 'cancelled' WHERE order_id = $1`, [orderId]);
+    } finally {
+      t.sandbox!.wechatpay.setDropNotifies(false);
+    }
+    const res = await http.post(`/api/v1/orders/${orderId}/check`).set(auth()).send({});
+    expect(res.body.status).toBe('close');
+    const [a] = await db.query<Row[]>(`SELECT status FROM payment_attempts WHERE order_id = $1`, [orderId]);
+    expect(a).toEqual({ status: 'paid' });
+    const events = await db.query<Row[]>(`SELECT topic FROM outbox_events WHERE order_id = $1`, [orderId]);
+    expect(events.map((e) => e['topic'])).toEqual(['payment.late']);
+  });
+});
