@@ -14,6 +14,7 @@ import { IdempotencyInterceptor } from './http/idempotency.interceptor.js';
 import { MetricsController } from './http/metrics.controller.js';
 import { NotifyController } from './http/notify.controller.js';
 import { OrdersController } from './http/orders.controller.js';
+import { ApiKeyRateLimitGuard, RateLimiter } from './http/rate-limit.js';
 import { validationPipe } from './http/validation.js';
 
 export interface ApiModuleOptions {
@@ -47,6 +48,8 @@ export class ApiModule {
         { provide: APP_PIPE, useFactory: validationPipe },
         IdempotencyInterceptor,
         HttpDrain,
+        RateLimiter,
+        ApiKeyRateLimitGuard,
       ],
     };
   }
