@@ -41,21 +41,33 @@ describe('exact amounts from the JSON text (issue 9 item 5)', () => {
     ['0.0001', 'KWD'],
   ];
 
-  it.each(REFUSED)('refuses %p (%s) with 400 INVALID_AMOUNT on the service API and creates nothing', async (literal, currency) => {
-    const orderId = uniqueOrderId('A');
-    const res = await post('/api/v1/orders', `{"orderId":"${orderId}","subject":"x","currency":"${currency}","amount":${literal}}`);
-    expect(res.status).toBe(400);
-    expect(res.body.code).toBe('INVALID_AMOUNT');
-    expect(await exists(orderId)).toBe(false);
-  });
+  it.each(REFUSED)(
+    'refuses %p (%s) with 400 INVALID_AMOUNT on the service API and creates nothing',
+    async (literal, currency) => {
+      const orderId = uniqueOrderId('A');
+      const res = await post(
+        '/api/v1/orders',
+        `{"orderId":"${orderId}","subject":"x","currency":"${currency}","amount":${literal}}`,
+      );
+      expect(res.status).toBe(400);
+      expect(res.body.code).toBe('INVALID_AMOUNT');
+      expect(await exists(orderId)).toBe(false);
+    },
+  );
 
-  it.each(REFUSED)('refuses %p (%s) with 400 INVALID_AMOUNT on the seed facade and creates nothing', async (literal, currency) => {
-    const orderId = uniqueOrderId('F');
-    const res = await post(facade(), `{"orderId":"${orderId}","subject":"x","currency":"${currency}","amount":${literal}}`);
-    expect(res.status).toBe(400);
-    expect(res.body.code).toBe('INVALID_AMOUNT');
-    expect(await exists(orderId)).toBe(false);
-  });
+  it.each(REFUSED)(
+    'refuses %p (%s) with 400 INVALID_AMOUNT on the seed facade and creates nothing',
+    async (literal, currency) => {
+      const orderId = uniqueOrderId('F');
+      const res = await post(
+        facade(),
+        `{"orderId":"${orderId}","subject":"x","currency":"${currency}","amount":${literal}}`,
+      );
+      expect(res.status).toBe(400);
+      expect(res.body.code).toBe('INVALID_AMOUNT');
+      expect(await exists(orderId)).toBe(false);
+    },
+  );
 
   it('refuses the literal even when its name is escaped', async () => {
     const res = await post('/api/v1/orders', '{"subject":"x","\\u0061mount":99.999999999999999}');

@@ -31,7 +31,12 @@ describe('Idempotency-Key claims (issue 9 item 6)', () => {
   }
 
   /** A controllable downstream: settle() decides what "the controller" answers. */
-  function deferred(): { handler: CallHandler; calls: () => number; settle: (v: unknown) => void; fail: (e: unknown) => void } {
+  function deferred(): {
+    handler: CallHandler;
+    calls: () => number;
+    settle: (v: unknown) => void;
+    fail: (e: unknown) => void;
+  } {
     let calls = 0;
     let settle!: (v: unknown) => void;
     let fail!: (e: unknown) => void;
@@ -77,16 +82,17 @@ describe('Idempotency-Key claims (issue 9 item 6)', () => {
     const answer = lastValueFrom(sut.intercept(ctx, handler), { defaultValue: undefined }).then(
       (b) => ({ status: res.statusCode, body: b, replayed: headers['idempotent-replayed'] === 'true' }),
       (err: unknown) => {
-        if (err instanceof PayError) return { status: err.status, body: { code: err.code }, replayed: headers['idempotent-replayed'] === 'true' };
+        if (err instanceof PayError)
+          return { status: err.status, body: { code: err.code }, replayed: headers['idempotent-replayed'] === 'true' };
         throw err;
       },
     );
     return { answer };
   }
 
-  /** Ends up running `fn` immediately as the downstream. */
+  /** Downstreams that answer at once. */
   const now = (v: unknown): CallHandler => ({ handle: () => from(Promise.resolve(v)) });
-  const failing = (e: unknown): CallHandler => ({ handle: () => from(Promise.reject(e)) });
+  const failing = (e: Error): CallHandler => ({ handle: () => from(Promise.reject(e)) });
 
   async function row(key: string): Promise<{ state: string; response_body: unknown } | undefined> {
     const rows = await db.query<{ state: string; response_body: unknown }[]>(

@@ -101,7 +101,11 @@ describe('unauthenticated routes cannot stall the service or fill the disk (issu
       // A real order paid by WeChat, to prove a genuine notify from the same address still goes through.
       const orderId = uniqueOrderId('R');
       await http.post('/api/v1/orders').set(auth()).send({ orderId, subject: 'limit', amount: '1.23' }).expect(201);
-      await http.post(`/api/v1/orders/${orderId}/pay`).set(auth()).send({ channel: 'pays.WechatPayType', payType: 'NATIVE' }).expect(200);
+      await http
+        .post(`/api/v1/orders/${orderId}/pay`)
+        .set(auth())
+        .send({ channel: 'pays.WechatPayType', payType: 'NATIVE' })
+        .expect(200);
 
       const statuses: number[] = [];
       const tags: string[] = [];
@@ -192,7 +196,12 @@ describe('unauthenticated routes cannot stall the service or fill the disk (issu
     it('counts refused notifies from one address received by both', async () => {
       await freshWindow(a.app.get(DataSource));
       const send = async (t: TestApp) =>
-        (await request(t.app.getHttpServer()).post(ALIPAY_NOTIFY).type('form').send(strayAlipay(uniqueOrderId('M')))).status;
+        (
+          await request(t.app.getHttpServer())
+            .post(ALIPAY_NOTIFY)
+            .type('form')
+            .send(strayAlipay(uniqueOrderId('M')))
+        ).status;
       const statuses = [await send(a), await send(b), await send(a), await send(b), await send(a)];
       // Three under the limit; the fourth (on b) crosses it; a learns on its next refusal.
       expect(statuses).toEqual([200, 200, 200, 429, 429]);

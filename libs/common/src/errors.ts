@@ -91,7 +91,10 @@ export class PayError extends Error {
    */
   get retryable(): boolean {
     return (
-      this.status >= 500 || this.status === 429 || this.code === 'IDEMPOTENCY_KEY_IN_USE' || this.hints.retryable === true
+      this.status >= 500 ||
+      this.status === 429 ||
+      this.code === 'IDEMPOTENCY_KEY_IN_USE' ||
+      this.hints.retryable === true
     );
   }
 }

@@ -61,16 +61,22 @@ describe('quoteMoneyLiterals (issue 9 item 5)', () => {
   it('never makes invalid JSON valid (property)', () => {
     const jsonish = fc.stringMatching(/^[{}[\]":,\s\-+.eE0-9a-z\\]{0,40}$/);
     fc.assert(
-      fc.property(fc.oneof(jsonish, jsonish.map((s) => `{"amount":${s}`)), (text) => {
-        let valid = true;
-        try {
-          JSON.parse(text);
-        } catch {
-          valid = false;
-        }
-        if (valid) return;
-        expect(() => JSON.parse(quoteMoneyLiterals(text))).toThrow(SyntaxError);
-      }),
+      fc.property(
+        fc.oneof(
+          jsonish,
+          jsonish.map((s) => `{"amount":${s}`),
+        ),
+        (text) => {
+          let valid = true;
+          try {
+            JSON.parse(text);
+          } catch {
+            valid = false;
+          }
+          if (valid) return;
+          expect(() => JSON.parse(quoteMoneyLiterals(text))).toThrow(SyntaxError);
+        },
+      ),
       { numRuns: 2000 },
     );
   });

@@ -184,6 +184,9 @@ describe('the linear pre-scan (issue 9 item 7)', () => {
 
   it('still reads a real notification shape with CDATA holding markup-like text', () => {
     const body = buildWechatXml({ return_code: 'SUCCESS', attach: '<!-- not a comment --> ]]> <!DOCTYPE>' });
-    expect({ ...parseWechatXml(body) }).toEqual({ return_code: 'SUCCESS', attach: '<!-- not a comment --> ]]> <!DOCTYPE>' });
+    expect({ ...parseWechatXml(body) }).toEqual({
+      return_code: 'SUCCESS',
+      attach: '<!-- not a comment --> ]]> <!DOCTYPE>',
+    });
   });
 });

@@ -144,7 +144,7 @@ export class NotifyService {
     const hash = createHash('sha256')
       .update(raw.body)
       .update('\n')
-      .update(headers['signature'] ?? '')
+      .update((raw.headers['signature'] ?? '').slice(0, 2048))
       .digest('hex');
     const m = em ?? this.store.ds.manager;
     await m.query(
