@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
@@ -127,8 +128,8 @@ describe('Alipay channel (sandbox, e2e)', () => {
       }[]
     >(
       `SELECT verdict, channel, order_id, out_trade_no, receive_count FROM notify_inbox
-        WHERE channel_type = $1 AND body = $2`,
-      [TYPE, body],
+        WHERE channel_type = $1 AND (body = $2 OR payload_sha256 = $3)`,
+      [TYPE, body, createHash('sha256').update(body).update('\n').digest('hex')],
     );
 
   async function waitForStatus(orderId: string, status: string): Promise<Record<string, unknown>> {

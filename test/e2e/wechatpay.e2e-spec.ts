@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import wechatpay from 'wechatpay-axios-plugin';
@@ -60,8 +61,8 @@ function rig(get: () => TestApp) {
   const inboxByBody = (body: string): Promise<Row[]> =>
     ds().query<Row[]>(
       `SELECT channel_type, channel, verdict, verdict_detail, order_id, receive_count
-         FROM notify_inbox WHERE channel_type = $1 AND body = $2`,
-      [WECHAT_TYPE, body],
+         FROM notify_inbox WHERE channel_type = $1 AND (body = $2 OR payload_sha256 = $3)`,
+      [WECHAT_TYPE, body, createHash('sha256').update(body).update('\n').digest('hex')],
     );
 
   async function postNotify(path: string, body: string | Buffer): Promise<{ status: number; text: string }> {

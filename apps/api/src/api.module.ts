@@ -15,6 +15,7 @@ import { MetricsController } from './http/metrics.controller.js';
 import { NotifyController } from './http/notify.controller.js';
 import { OrdersController } from './http/orders.controller.js';
 import { RefundsController } from './http/refunds.controller.js';
+import { ApiKeyRateLimitGuard, RateLimiter } from './http/rate-limit.js';
 import { validationPipe } from './http/validation.js';
 
 export interface ApiModuleOptions {
@@ -55,6 +56,8 @@ export class ApiModule {
         { provide: APP_PIPE, useFactory: validationPipe },
         IdempotencyInterceptor,
         HttpDrain,
+        RateLimiter,
+        ApiKeyRateLimitGuard,
       ],
     };
   }

@@ -6,6 +6,7 @@ import express from 'express';
 import { ApiModule, type ApiModuleOptions } from './api.module.js';
 import { requestIdMiddleware } from './http/request-id.js';
 import { bodyParserErrorHandler } from './http/error.filter.js';
+import { jsonBodyParser } from './http/json-body.js';
 
 export interface MountedListener {
   /** e.g. `/sandbox/alipay` */
@@ -30,10 +31,14 @@ export async function createApiApp(opts: ApiAppOptions): Promise<INestApplicatio
   });
   const limit = opts.config.bodyLimitBytes;
   app.disable('x-powered-by');
+  // The source IP of rate limits: the socket's, or the one TRUST_PROXY_HOPS proxies in front vouch for.
+  app.set('trust proxy', opts.config.trustProxyHops);
   app.use(requestIdMiddleware);
   for (const m of opts.mounts ?? []) app.use(m.path, m.listener);
-  app.use(RAW_BODY_PATHS, express.raw({ type: () => true, limit }));
-  app.use(express.json({ limit, strict: true, type: ['application/json', 'application/*+json'] }));
+  // Notify routes take no bearer key: their own small limit (real notifies are a few KiB).
+  app.use(RAW_BODY_PATHS, express.raw({ type: () => true, limit: opts.config.notifyBodyLimitBytes }));
+  // JSON with money fields read from their literal text (API.md §3; json-body.ts).
+  app.use(jsonBodyParser(limit));
   app.use(bodyParserErrorHandler);
   app.enableShutdownHooks();
   return app;

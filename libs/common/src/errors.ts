@@ -64,6 +64,14 @@ export function httpStatusOf(code: ErrorCode): number {
   }
 }
 
+/** How a client should treat an error beyond its code. */
+export interface PayErrorHints {
+  /** The same request may succeed shortly (a payment being created, a busy resource): never cached as final. */
+  readonly retryable?: boolean;
+  /** Seconds to wait, sent as `Retry-After` (RATE_LIMITED). */
+  readonly retryAfterSeconds?: number;
+}
+
 /** An error whose message is safe to show a client: never put a secret or a raw channel message in it. */
 export class PayError extends Error {
   constructor(
@@ -71,6 +79,7 @@ export class PayError extends Error {
     message: string,
     /** Logged, never returned (raw channel sub_codes and the like). */
     readonly detail?: Record<string, unknown>,
+    readonly hints: PayErrorHints = {},
   ) {
     super(message);
     this.name = 'PayError';
@@ -78,6 +87,19 @@ export class PayError extends Error {
 
   get status(): number {
     return httpStatusOf(this.code);
+  }
+
+  /**
+   * Whether a retry of the same request may get another answer: 5xx, 429, a key in use, or an error
+   * raised as retryable. Such answers are never stored as an Idempotency-Key's final answer.
+   */
+  get retryable(): boolean {
+    return (
+      this.status >= 500 ||
+      this.status === 429 ||
+      this.code === 'IDEMPOTENCY_KEY_IN_USE' ||
+      this.hints.retryable === true
+    );
   }
 }
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { PayError } from './errors.js';
-import { formatMinor, parseAmount, parseChannelDecimal, parseMinorString } from './money.js';
+import { currencyExponent, formatMinor, parseAmount, parseChannelDecimal, parseMinorString } from './money.js';
 
 describe('parseAmount', () => {
   it.each([
@@ -65,6 +65,75 @@ describe('parseAmount', () => {
         const asNumber = Number(formatMinor(minor, 'CNY'));
         expect(parseAmount(asNumber, 'CNY').minor).toBe(minor);
       }),
+    );
+  });
+});
+
+describe('parseAmount on the literal text of a JSON number (issue 9 item 5)', () => {
+  const CURRENCIES = ['CNY', 'JPY', 'KWD'] as const;
+  const code = (input: unknown, currency: string): string | undefined => {
+    try {
+      parseAmount(input, currency);
+      return undefined;
+    } catch (e) {
+      return (e as PayError).code;
+    }
+  };
+
+  it.each(['1e2', '1E2', '1e+2', '99.999999999999999', '-0', '0.0', '1.000', '100.100', '1.5e1'])(
+    'refuses the literal %p for CNY',
+    (text) => {
+      expect(code(text, 'CNY')).toBe('INVALID_AMOUNT');
+    },
+  );
+
+  it('refuses more fraction digits than the currency has, even when the float rounds to a valid amount (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...CURRENCIES),
+        fc.bigInt({ min: 0n, max: 99_999_999n }),
+        fc.integer({ min: 1, max: 20 }),
+        fc.stringMatching(/^[0-9]{0,20}[1-9]$/),
+        (currency, whole, extra, tail) => {
+          const digits = currencyExponent(currency) + extra;
+          const frac = tail.padStart(digits, '0').slice(-digits);
+          if (!/[1-9]/.test(frac.slice(currencyExponent(currency)))) return; // nothing beyond the exponent
+          expect(code(`${whole}.${frac}`, currency)).toBe('INVALID_AMOUNT');
+        },
+      ),
+    );
+  });
+
+  it('refuses every exponent notation (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...CURRENCIES),
+        fc.stringMatching(/^-?(0|[1-9][0-9]{0,5})(\.[0-9]{1,3})?[eE][+-]?[0-9]{1,3}$/),
+        (currency, text) => {
+          expect(code(text, currency)).toBe('INVALID_AMOUNT');
+        },
+      ),
+    );
+  });
+
+  it('reads an accepted literal exactly: minor units equal the decimal arithmetic (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...CURRENCIES),
+        fc.bigInt({ min: 0n, max: 100_000_000n }),
+        fc.stringMatching(/^[0-9]{0,3}$/),
+        (currency, whole, rawFrac) => {
+          const e = currencyExponent(currency);
+          const frac = rawFrac.slice(0, e);
+          const text = frac ? `${whole}.${frac}` : `${whole}`;
+          const minor = whole * 10n ** BigInt(e) + BigInt(frac.padEnd(e, '0') || '0');
+          if (minor <= 0n || minor > 100_000_000n * 10n ** BigInt(e)) {
+            expect(code(text, currency)).toBe('INVALID_AMOUNT');
+          } else {
+            expect(parseAmount(text, currency)).toEqual({ minor: Number(minor), currency });
+          }
+        },
+      ),
     );
   });
 });

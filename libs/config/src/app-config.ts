@@ -40,6 +40,14 @@ export interface AppConfig {
   readonly idempotencyTtlHours: number;
   /** Refund a second payment, or a payment after the order ended, by itself (events only when false). */
   readonly autoRefund: boolean;
+  /** Body limit of the unauthenticated notify routes (real notifies are a few KiB). */
+  readonly notifyBodyLimitBytes: number;
+  /** Service-API requests one API key may make per minute, counted across instances; 0 = no limit. */
+  readonly rateLimitPerMinute: number;
+  /** Refused notifies (unknown instance, bad signature) one source IP may send per minute; 0 = no limit. */
+  readonly notifyRefusedPerMinute: number;
+  /** Express `trust proxy` hop count: how many reverse proxies' X-Forwarded-For to believe for the source IP. */
+  readonly trustProxyHops: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -66,6 +74,10 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
     idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24, 24, 24 * 30),
     autoRefund: bool(env, 'AUTO_REFUND', true),
+    notifyBodyLimitBytes: int(env, 'NOTIFY_BODY_LIMIT_BYTES', 16 * 1024, 1024, 1024 * 1024),
+    rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 1200, 0, 1_000_000),
+    notifyRefusedPerMinute: int(env, 'NOTIFY_REFUSED_PER_MINUTE', 120, 0, 1_000_000),
+    trustProxyHops: int(env, 'TRUST_PROXY_HOPS', 0, 0, 10),
   };
 }
 

@@ -2,11 +2,17 @@ import type { DataSourceOptions } from 'typeorm';
 import { ENTITIES } from './entities/index.js';
 import { EmbeddedDatabase } from './embedded-database.js';
 import { Initial1764000000000 } from './migrations/1764000000000-Initial.js';
+import { ClaimTokensAndRateLimits1765000001000 } from './migrations/1765000001000-ClaimTokensAndRateLimits.js';
 import { CancelMark1765000002000 } from './migrations/1765000002000-CancelMark.js';
 import { Refunds1765100000000 } from './migrations/1765100000000-Refunds.js';
 
 /** Migrations listed explicitly, in order. Never edit one that has landed: add a new one. */
-export const MIGRATIONS = [Initial1764000000000, CancelMark1765000002000, Refunds1765100000000];
+export const MIGRATIONS = [
+  Initial1764000000000,
+  ClaimTokensAndRateLimits1765000001000,
+  CancelMark1765000002000,
+  Refunds1765100000000,
+];
 
 export interface DatabaseSettings {
   readonly databaseUrl: string | undefined;

@@ -133,7 +133,12 @@ const MAX_TIMEOUT_MINUTES = 15 * 24 * 60;
 const CLIENT_ERRORS: ReadonlySet<string> = new Set(['INVALID_PARAMS', 'UNKNOWN_PAY_TYPE', 'INVALID_AMOUNT']);
 
 function busy(channel: string): PayError {
-  return new PayError('ORDER_STATUS_ERROR', `a ${channel} payment of this order is being created; retry in a moment`);
+  return new PayError(
+    'ORDER_STATUS_ERROR',
+    `a ${channel} payment of this order is being created; retry in a moment`,
+    undefined,
+    { retryable: true },
+  );
 }
 
 /** PaySvc of the seeds: create, getPayUrl, query, check, cancel, generateOrderId. */

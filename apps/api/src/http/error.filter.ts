@@ -25,6 +25,8 @@ export class ErrorFilter implements ExceptionFilter {
     const { code, message } = this.classify(exception, req);
     const body: ErrorBody = { code, message, requestId: requestIdOf(req) };
     if (res.headersSent) return;
+    const retryAfter = exception instanceof PayError ? exception.hints.retryAfterSeconds : undefined;
+    if (retryAfter !== undefined) res.setHeader('Retry-After', String(Math.max(1, Math.ceil(retryAfter))));
     res.status(httpStatusOf(code)).json(body);
   }
 

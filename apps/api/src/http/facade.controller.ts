@@ -1,4 +1,4 @@
-import { Body, Controller, HttpCode, Inject, Param, Post } from '@nestjs/common';
+import { Body, Controller, HttpCode, Inject, Param, Post, UseGuards } from '@nestjs/common';
 import { PayError } from '#common';
 import { APP_CONFIG, type AppConfig } from '#config';
 import {
@@ -11,6 +11,7 @@ import {
   toRefundView,
 } from '#payments';
 import { Roles, SERVICE_ROLES } from './auth.guard.js';
+import { ApiKeyRateLimitGuard } from './rate-limit.js';
 import { CreateOrderDto, FacadeGetPayUrlDto, FacadeOrderIdDto, isFacadeMethod } from './dto/order.dto.js';
 import { FacadeRefundDto } from './dto/refund.dto.js';
 import { validateBody } from './validation.js';
@@ -21,6 +22,7 @@ import { validateBody } from './validation.js';
  */
 @Controller('api/:app/pays/services/PaySvc')
 @Roles(...SERVICE_ROLES)
+@UseGuards(ApiKeyRateLimitGuard)
 export class FacadeController {
   constructor(
     private readonly pay: PayService,

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { type CallHandler, type ExecutionContext, Inject, Injectable, type NestInterceptor } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Request, Response } from 'express';
@@ -24,11 +24,14 @@ function canonical(v: unknown): string {
 }
 
 /**
- * `Idempotency-Key` on creating POSTs (Stripe's contract): the first answer (2xx or 4xx) is kept for
- * IDEMPOTENCY_TTL_HOURS (≥ 24) and replayed for the same key and body; the same key with another body
- * is 422 IDEMPOTENCY_KEY_REUSED; a key whose first request is still running is 409 (a claim older than
- * two minutes belongs to a process that died, and is taken over). A 5xx is not kept, so the client may
- * retry it. Keys are scoped to the API key that sent them.
+ * `Idempotency-Key` on creating POSTs (Stripe's contract): the first FINAL answer (2xx, or a 4xx that a
+ * retry would get again) is kept for IDEMPOTENCY_TTL_HOURS (≥ 24) and replayed for the same key and
+ * body; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED; a key whose first request is still
+ * running is 409 (a claim older than two minutes belongs to a process that died, and is taken over).
+ * A retryable answer (5xx, 429, a payment "being created") is not kept: the key is released so a retry
+ * runs again. Each claim carries a random token and every later write or delete of the row is a
+ * compare-and-set on it, so a request whose claim was taken over never touches the new owner's row.
+ * Keys are scoped to the API key that sent them.
  */
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
@@ -52,16 +55,18 @@ export class IdempotencyInterceptor implements NestInterceptor {
       .update(`${req.method} ${req.originalUrl.split('?')[0] ?? ''}\n${canonical(req.body ?? null)}`)
       .digest('hex');
     const ttlHours = this.cfg.idempotencyTtlHours;
+    const token = randomUUID();
     const claimed = await this.ds.query<unknown[]>(
-      `INSERT INTO idempotency_keys (principal, idem_key, request_hash, state, expires_at)
-       VALUES ($1, $2, $3, 'running', now() + make_interval(hours => $4))
+      `INSERT INTO idempotency_keys (principal, idem_key, request_hash, state, expires_at, claim_token)
+       VALUES ($1, $2, $3, 'running', now() + make_interval(hours => $4), $5)
        ON CONFLICT (principal, idem_key) DO UPDATE
          SET request_hash = EXCLUDED.request_hash, state = 'running', response_status = NULL,
-             response_body = NULL, created_at = now(), expires_at = EXCLUDED.expires_at
+             response_body = NULL, created_at = now(), expires_at = EXCLUDED.expires_at,
+             claim_token = EXCLUDED.claim_token
          WHERE idempotency_keys.expires_at < now()
             OR (idempotency_keys.state = 'running' AND idempotency_keys.created_at < now() - interval '2 minutes')
        RETURNING idem_key`,
-      [principal, key, hash, ttlHours],
+      [principal, key, hash, ttlHours, token],
     );
     if (claimed.length === 0) {
       const rows = await this.ds.query<
@@ -86,24 +91,37 @@ export class IdempotencyInterceptor implements NestInterceptor {
       res.status(row.response_status);
       return row.response_body;
     }
+    let result: unknown;
     try {
-      const result: unknown = await lastValueFrom(next.handle(), { defaultValue: undefined });
-      await this.finish(principal, key, res.statusCode, result);
-      return result;
+      result = await lastValueFrom(next.handle(), { defaultValue: undefined });
     } catch (err) {
-      if (err instanceof PayError && err.status < 500) {
-        await this.finish(principal, key, err.status, { code: err.code, message: err.message });
+      if (err instanceof PayError && !err.retryable) {
+        await this.finish(principal, key, token, err.status, { code: err.code, message: err.message });
       } else {
-        await this.ds.query(`DELETE FROM idempotency_keys WHERE principal = $1 AND idem_key = $2`, [principal, key]);
+        await this.release(principal, key, token);
       }
       throw err;
     }
+    // Outside the try: if storing the answer fails, the key stays claimed (409 for a retry, taken over
+    // after two minutes) rather than released for a second run of a request that succeeded.
+    await this.finish(principal, key, token, res.statusCode, result);
+    return result;
   }
 
-  private async finish(principal: string, key: string, status: number, body: unknown): Promise<void> {
+  /** Stores the final answer, only while this request still owns the claim. */
+  private async finish(principal: string, key: string, token: string, status: number, body: unknown): Promise<void> {
     await this.ds.query(
-      `UPDATE idempotency_keys SET state = 'done', response_status = $3, response_body = $4 WHERE principal = $1 AND idem_key = $2`,
-      [principal, key, status, JSON.stringify(body ?? null)],
+      `UPDATE idempotency_keys SET state = 'done', response_status = $4, response_body = $5
+        WHERE principal = $1 AND idem_key = $2 AND claim_token = $3 AND state = 'running'`,
+      [principal, key, token, status, JSON.stringify(body ?? null)],
+    );
+  }
+
+  /** Lets a retry with the key run again, only while this request still owns the claim. */
+  private async release(principal: string, key: string, token: string): Promise<void> {
+    await this.ds.query(
+      `DELETE FROM idempotency_keys WHERE principal = $1 AND idem_key = $2 AND claim_token = $3 AND state = 'running'`,
+      [principal, key, token],
     );
   }
 }

@@ -1,15 +1,28 @@
-import { Controller, Post, Req, Res } from '@nestjs/common';
+import { Controller, Inject, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import type { ChannelType, NotifyReply, RawNotify } from '#channels';
-import { NotifyService } from '#payments';
+import type { ChannelType, RawNotify } from '#channels';
+import { APP_CONFIG, type AppConfig } from '#config';
+import { NotifyService, REFUSED_UNSIGNED } from '#payments';
+import type { ErrorBody } from './error.filter.js';
+import { RateLimiter } from './rate-limit.js';
+import { requestIdOf } from './request-id.js';
 
 /**
  * Providers' notify webhooks (API.md §6). No bearer key: the channel's signature authenticates them.
  * Bodies arrive raw (express.raw on these paths, see main.ts) because signatures are over bytes.
+ *
+ * Refused notifies (no instance matches, or verification fails) are limited per source IP to
+ * NOTIFY_REFUSED_PER_MINUTE, counted across instances. A source over its limit still has every notify
+ * processed, so a real provider behind the same address loses nothing: its refused ones are answered
+ * 429 RATE_LIMITED and leave no inbox row, its valid ones are applied and acknowledged as usual.
  */
 @Controller()
 export class NotifyController {
-  constructor(private readonly notify: NotifyService) {}
+  constructor(
+    private readonly notify: NotifyService,
+    private readonly limiter: RateLimiter,
+    @Inject(APP_CONFIG) private readonly cfg: AppConfig,
+  ) {}
 
   @Post('api/v1/notify/alipay')
   alipay(@Req() req: Request, @Res() res: Response): Promise<void> {
@@ -50,7 +63,24 @@ export class NotifyController {
       method: req.method,
       path: req.originalUrl,
     };
-    const reply: NotifyReply = await this.notify.handle(type, raw);
-    res.status(reply.status).type(reply.contentType).send(reply.body);
+    const limit = this.cfg.notifyRefusedPerMinute;
+    const source = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+    const blocked = limit > 0 ? this.limiter.blockedFor('notify_ip', source) : undefined;
+    const outcome = await this.notify.handle(type, raw, { recordRefused: blocked === undefined });
+    let retryAfter = blocked;
+    if (limit > 0 && blocked === undefined && REFUSED_UNSIGNED.has(outcome.verdict)) {
+      const count = await this.limiter.hit('notify_ip', source, limit);
+      if (count && count.n > limit) retryAfter = count.retryAfterSeconds;
+    }
+    if (retryAfter !== undefined && REFUSED_UNSIGNED.has(outcome.verdict)) {
+      const body: ErrorBody = {
+        code: 'RATE_LIMITED',
+        message: 'too many refused notifies from this address',
+        requestId: requestIdOf(req),
+      };
+      res.status(429).set('Retry-After', String(retryAfter)).json(body);
+      return;
+    }
+    res.status(outcome.status).type(outcome.contentType).send(outcome.body);
   }
 }

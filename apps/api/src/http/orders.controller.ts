@@ -1,13 +1,15 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Res, UseInterceptors } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Res, UseGuards, UseInterceptors } from '@nestjs/common';
 import type { Response } from 'express';
 import { PayService, type OrderView, type PayInfoView, toOrderView } from '#payments';
 import { Roles, SERVICE_ROLES } from './auth.guard.js';
+import { ApiKeyRateLimitGuard } from './rate-limit.js';
 import { CheckDto, ClientResultDto, CreateOrderDto, PayDto } from './dto/order.dto.js';
 import { IdempotencyInterceptor } from './idempotency.interceptor.js';
 
 /** The service API of API.md §4. */
 @Controller('api/v1/orders')
 @Roles(...SERVICE_ROLES)
+@UseGuards(ApiKeyRateLimitGuard)
 export class OrdersController {
   constructor(private readonly pay: PayService) {}
 

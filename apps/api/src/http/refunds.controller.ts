@@ -1,13 +1,15 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Res, UseInterceptors } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Res, UseGuards, UseInterceptors } from '@nestjs/common';
 import type { Response } from 'express';
 import { RefundService, type RefundView, toRefundView } from '#payments';
 import { Roles, SERVICE_ROLES } from './auth.guard.js';
 import { CreateRefundDto } from './dto/refund.dto.js';
 import { IdempotencyInterceptor } from './idempotency.interceptor.js';
+import { ApiKeyRateLimitGuard } from './rate-limit.js';
 
 /** Refunds of the service API (API.md §4). */
 @Controller('api/v1')
 @Roles(...SERVICE_ROLES)
+@UseGuards(ApiKeyRateLimitGuard)
 export class RefundsController {
   constructor(private readonly refunds: RefundService) {}
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { PayError } from '#common';
-import { buildWechatXml, parseWechatXml } from './wechatpay.xml.js';
+import { WECHAT_XML_MAX_MARKUP, buildWechatXml, checkShape, parseWechatXml } from './wechatpay.xml.js';
 
 function refusal(body: Buffer | string): PayError {
   let caught: unknown;
@@ -136,5 +136,57 @@ describe('buildWechatXml', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('the linear pre-scan (issue 9 item 7)', () => {
+  /** The reason a refused document gives (logged, never answered). */
+  const reasonOf = (body: string): unknown => refusal(body).detail?.['reason'];
+
+  /** Work the pre-scan does on `body`, in tokens looked at, whether it refuses or accepts. */
+  function steps(body: string): number {
+    const meter = { steps: 0 };
+    try {
+      checkShape(body, meter);
+    } catch {
+      // refused: the count up to the refusal is the work done
+    }
+    return meter.steps;
+  }
+
+  it('refuses comments, DOCTYPE and any <! declaration before xml2js sees them', () => {
+    expect(reasonOf('<xml><!-- hi --><a>1</a></xml>')).toBe('comments, DTD and declarations are not accepted');
+    expect(reasonOf('<!--'.repeat(16 * 1024))).toBe('comments, DTD and declarations are not accepted');
+    expect(reasonOf('<xml><a>1</a></xml><!-- trailing -->')).toBe('content after the root element');
+    expect(reasonOf('<!DOCTYPE xml><xml><a>1</a></xml>')).toBe('comments, DTD and declarations are not accepted');
+    expect(reasonOf('<xml><a>1</a><?pi x?></xml>')).toBe('processing instruction');
+  });
+
+  it('refuses an unclosed or abusive CDATA section and too much markup', () => {
+    expect(reasonOf(`<xml><a>${'<![CDATA['.repeat(7000)}</a></xml>`)).toBe('unterminated CDATA section');
+    expect(reasonOf(`<xml>${'<a><![CDATA[x]]></a>'.repeat(WECHAT_XML_MAX_MARKUP)}</xml>`)).toBe('too many elements');
+    expect(reasonOf('<xml><a>1</a>')).toBe('the <xml> element is not closed');
+  });
+
+  it('does work linear in the input for pathological 16 KiB and 64 KiB bodies', () => {
+    const patterns = ['<!--', '<![CDATA[', '<xml><a><![CDATA[', '<<<<', '<x>', ']]>', '<?xml'];
+    for (const p of patterns) {
+      const small = p.repeat(Math.floor((16 * 1024) / p.length));
+      const large = p.repeat(Math.floor((64 * 1024) / p.length));
+      // Every token the scan looks at ends at or after the previous one: the count never exceeds the
+      // number of '<' plus one, and the markup cap bounds it further.
+      const count = (s: string): number => s.split('<').length;
+      expect(steps(large)).toBeLessThanOrEqual(Math.min(count(large), WECHAT_XML_MAX_MARKUP + 1));
+      expect(steps(large)).toBeLessThanOrEqual(4 * Math.max(1, steps(small)) + 1);
+      expect(() => parseWechatXml(large)).toThrow(PayError);
+    }
+  });
+
+  it('still reads a real notification shape with CDATA holding markup-like text', () => {
+    const body = buildWechatXml({ return_code: 'SUCCESS', attach: '<!-- not a comment --> ]]> <!DOCTYPE>' });
+    expect({ ...parseWechatXml(body) }).toEqual({
+      return_code: 'SUCCESS',
+      attach: '<!-- not a comment --> ]]> <!DOCTYPE>',
+    });
   });
 });

@@ -3,7 +3,8 @@ import { PayError } from '#common';
 
 /**
  * The flat `<xml><field>value</field>…</xml>` documents of WeChat Pay API v2 (PROTOCOLS.md §2.1), parsed
- * defensively (§2.10): XXE and entity expansion are refused before the parser sees the body, the
+ * defensively (§2.10): XXE, entity expansion, comments and unclosed CDATA are refused by a linear
+ * pre-scan before the parser sees the body, the
  * structure must be exactly one `<xml>` root holding leaf elements, and every value stays the string it
  * was on the wire (`4200000000000000000000000000` and `0.10` are not numbers).
  */
@@ -35,15 +36,55 @@ function decode(body: Buffer | string): string {
   }
 }
 
-/** Checks the overall shape on the text itself: one `<xml>` root, nothing after it. */
-function checkShape(text: string): void {
-  if (/<!DOCTYPE/i.test(text) || /<!ENTITY/i.test(text)) throw refuse('DTD or entity declaration');
-  // Without CDATA sections and comments, every remaining '<' is markup (a '<' in text must be escaped).
-  const markup = text.replace(/<!\[CDATA\[[\s\S]*?\]\]>/g, '').replace(/<!--[\s\S]*?-->/g, '');
-  const roots = markup.match(/<xml[\s/>]/g) ?? [];
-  if (roots.length !== 1) throw refuse('the document must have exactly one <xml> element');
-  const end = markup.indexOf('</xml>');
-  if (end < 0 || markup.slice(end + '</xml>'.length).trim() !== '') throw refuse('content after the root element');
+/** Most markup (`<` tags and CDATA sections) a document may hold: a WeChat notify has about 30 fields. */
+export const WECHAT_XML_MAX_MARKUP = 1024;
+
+/**
+ * Checks the overall shape on the text itself, in ONE forward pass (linear time whatever the input:
+ * every search starts where the previous one ended), before xml2js sees anything: one `<xml>` root,
+ * nothing after it, no comment, DOCTYPE, ENTITY or other `<!` declaration (WeChat sends none), no
+ * processing instruction but a leading `<?xml …?>`, every CDATA section closed, and at most
+ * WECHAT_XML_MAX_MARKUP tags and sections. `meter.steps` counts the tokens looked at (tests bound it).
+ */
+export function checkShape(text: string, meter: { steps: number } = { steps: 0 }): void {
+  let roots = 0;
+  let closed = false;
+  let markup = 0;
+  let pos = 0;
+  const n = text.length;
+  for (;;) {
+    const lt = text.indexOf('<', pos);
+    meter.steps += 1;
+    if (lt < 0) break;
+    markup += 1;
+    if (markup > WECHAT_XML_MAX_MARKUP) throw refuse('too many elements');
+    if (text.startsWith('<![CDATA[', lt)) {
+      const close = text.indexOf(']]>', lt + 9);
+      if (close < 0) throw refuse('unterminated CDATA section');
+      pos = close + 3;
+      continue;
+    }
+    const next = text[lt + 1];
+    if (next === '!') throw refuse('comments, DTD and declarations are not accepted');
+    if (next === '?') {
+      if (lt !== 0 || !text.startsWith('<?xml', lt)) throw refuse('processing instruction');
+      const close = text.indexOf('?>', lt + 2);
+      if (close < 0) throw refuse('unterminated XML declaration');
+      pos = close + 2;
+      continue;
+    }
+    if (text.startsWith('<xml', lt) && /[\s/>]/.test(text[lt + 4] ?? '')) roots += 1;
+    if (text.startsWith('</xml>', lt)) {
+      const rest = lt + '</xml>'.length;
+      if (text.slice(rest).trim() !== '') throw refuse('content after the root element');
+      closed = true;
+      pos = n;
+      continue;
+    }
+    pos = lt + 1;
+  }
+  if (roots !== 1) throw refuse('the document must have exactly one <xml> element');
+  if (!closed) throw refuse('the <xml> element is not closed');
 }
 
 function runXml2js(text: string): unknown {
@@ -77,7 +118,7 @@ function runXml2js(text: string): unknown {
 
 /**
  * Parses a WeChat Pay v2 XML body into a prototype-less `field -> string` record. Throws
- * PayError('INVALID_PARAMS') on: a DOCTYPE or ENTITY declaration (any case), more than 64 KiB, invalid
+ * PayError('INVALID_PARAMS') on: a comment, DOCTYPE, ENTITY or other `<!` declaration, an unclosed CDATA section, more than 64 KiB, invalid
  * UTF-8, malformed XML, a root other than `<xml>`, attributes, nested or repeated elements, mixed
  * content, and the keys `__proto__`, `constructor` and `prototype`.
  */

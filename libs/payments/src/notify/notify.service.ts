@@ -34,6 +34,22 @@ const ACCEPTED: ReadonlySet<NotifyVerdict> = new Set([
   'no_change',
 ]);
 
+/** Verdicts anyone can cause without a channel's key: they count toward the per-source limit. */
+export const REFUSED_UNSIGNED: ReadonlySet<NotifyVerdict> = new Set(['unknown_instance', 'refused']);
+
+/** The reply to send and what became of the notify. */
+export interface NotifyOutcome extends NotifyReply {
+  readonly verdict: NotifyVerdict;
+}
+
+export interface NotifyHandleOptions {
+  /**
+   * false: a refused notify (unknown instance, failed verification) leaves no inbox row at all; the
+   * caller uses it for a source over its refused-notify limit. Default true.
+   */
+  readonly recordRefused?: boolean;
+}
+
 /** How much of a refused notify's body the inbox keeps (the housekeeping job drops them after 30 days). */
 const REFUSED_BODY_KEPT_BYTES = 4096;
 
@@ -56,22 +72,28 @@ export class NotifyService {
     private readonly refunds: RefundService,
   ) {}
 
-  async handle(type: ChannelType, raw: RawNotify): Promise<NotifyReply> {
+  async handle(type: ChannelType, raw: RawNotify, opts: NotifyHandleOptions = {}): Promise<NotifyOutcome> {
+    const recordRefused = opts.recordRefused ?? true;
     const provider = this.registry.provider(type);
     if (!provider) throw new PayError('CHANNEL_NOT_FOUND', `no ${type} channel`);
     const channel = this.registry.findForNotify(type, raw);
     if (!channel) {
-      await this.record(type, undefined, raw, 'unknown_instance', 'no configured instance matches the notify');
-      return provider.rejectReply();
+      // Unreadable or not addressed to us: nothing was verified, so only its hash and a counter are kept.
+      if (recordRefused) {
+        await this.record(type, undefined, raw, 'unknown_instance', 'no configured instance matches the notify');
+      }
+      return { ...provider.rejectReply(), verdict: 'unknown_instance' };
     }
     let verified: VerifiedNotify;
     try {
       verified = await channel.verifyNotify(raw);
     } catch (err) {
       const why = err instanceof PayError ? err.message : 'verification failed';
-      this.logger.warn(`rejected ${channel.fullName} notify: ${why}`);
-      await this.record(type, channel.fullName, raw, 'refused', why);
-      return channel.notifyReply('rejected');
+      if (recordRefused) {
+        this.logger.warn(`rejected ${channel.fullName} notify: ${why}`);
+        await this.record(type, channel.fullName, raw, 'refused', why);
+      }
+      return { ...channel.notifyReply('rejected'), verdict: 'refused' };
     }
     try {
       const verdict = await this.store.transaction(async (em) => {
@@ -79,12 +101,12 @@ export class NotifyService {
         await this.record(type, channel.fullName, raw, v.verdict, v.detail, em, v.orderId, verified.outTradeNo);
         return v.verdict;
       });
-      return channel.notifyReply(ACCEPTED.has(verdict) ? 'accepted' : 'rejected');
+      return { ...channel.notifyReply(ACCEPTED.has(verdict) ? 'accepted' : 'rejected'), verdict };
     } catch (err) {
       // Nothing was committed: the provider will retry. Keep the request with an error verdict.
       this.logger.error(`notify of ${channel.fullName} for ${verified.outTradeNo} failed: ${(err as Error).message}`);
       await this.record(type, channel.fullName, raw, 'error', 'processing failed').catch(() => undefined);
-      return channel.notifyReply('rejected');
+      return { ...channel.notifyReply('rejected'), verdict: 'error' };
     }
   }
 
@@ -131,7 +153,11 @@ export class NotifyService {
     }
   }
 
-  /** One inbox row per distinct payload; a repeat bumps its count and keeps the latest verdict. */
+  /**
+   * One inbox row per distinct payload; a repeat bumps its count and keeps the latest verdict. A notify
+   * refused before any signature was checked (no instance matches: unreadable or not ours) is kept as
+   * its SHA-256 and a counter only: a few hundred bytes whatever was sent.
+   */
   private async record(
     type: ChannelType,
     channel: string | undefined,
@@ -142,15 +168,16 @@ export class NotifyService {
     orderId?: string,
     outTradeNo?: string,
   ): Promise<void> {
+    const unsigned = verdict === 'unknown_instance';
     const headers: Record<string, string> = {};
     for (const h of KEPT_HEADERS) {
       const v = raw.headers[h];
-      if (v !== undefined) headers[h] = v.slice(0, 2048);
+      if (v !== undefined) headers[h] = v.slice(0, unsigned ? 128 : 2048);
     }
     const hash = createHash('sha256')
       .update(raw.body)
       .update('\n')
-      .update(headers['signature'] ?? '')
+      .update((raw.headers['signature'] ?? '').slice(0, 2048))
       .digest('hex');
     const m = em ?? this.store.ds.manager;
     await m.query(
@@ -165,9 +192,11 @@ export class NotifyService {
         hash,
         JSON.stringify(headers),
         // Refused requests come from anyone: keep enough to investigate, not whatever they sent.
-        (ACCEPTED.has(verdict) || verdict === 'error' ? raw.body : raw.body.subarray(0, REFUSED_BODY_KEPT_BYTES))
-          .toString('utf8')
-          .replaceAll('\u0000', ''),
+        unsigned
+          ? ''
+          : (ACCEPTED.has(verdict) || verdict === 'error' ? raw.body : raw.body.subarray(0, REFUSED_BODY_KEPT_BYTES))
+              .toString('utf8')
+              .replaceAll('\u0000', ''),
         verdict,
         detail?.slice(0, 256) ?? null,
         orderId ?? null,
