@@ -78,6 +78,8 @@ export class NotifyService {
     n: VerifiedNotify,
     em: EntityManager,
   ): Promise<{ verdict: NotifyVerdict; detail?: string; orderId?: string }> {
+    // Refund news is never a payment; settling refunds from it is wired with the refund service.
+    if (n.kind === 'refund') return { verdict: 'no_change', detail: `refund ${n.refund?.status ?? ''}`.trim() };
     const attempt = await this.store.findAttemptByOutTradeNo(channel, n.outTradeNo, em);
     if (!attempt) return { verdict: 'unknown_order', detail: 'no attempt with that out_trade_no' };
     // The amount and currency are checked where every report of a payment is: PaymentTransitions.
