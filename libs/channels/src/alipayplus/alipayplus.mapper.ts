@@ -445,7 +445,7 @@ export interface ParsedRefundNotify {
 export function parseRefundNotify(body: Json): ParsedRefundNotify {
   const refundId = str(body, 'refundRequestId');
   if (refundId === undefined || refundId === '') throw new NotifyBodyError('no refundRequestId');
-  const refundStatus = str(body, 'refundStatus');
+  const refundStatus = str(body, 'refundStatus') ?? '';
   let status: RefundNews['status'];
   switch (refundStatus) {
     case 'SUCCESS':

@@ -35,15 +35,17 @@ function decode(body: Buffer | string): string {
   }
 }
 
-/** Checks the overall shape on the text itself: one `<xml>` root, nothing after it. */
-function checkShape(text: string): void {
+/** Checks the overall shape on the text itself: one `<xml>` (or `<root>`) root, nothing after it. */
+function checkShape(text: string, rootName: string): void {
   if (/<!DOCTYPE/i.test(text) || /<!ENTITY/i.test(text)) throw refuse('DTD or entity declaration');
   // Without CDATA sections and comments, every remaining '<' is markup (a '<' in text must be escaped).
   const markup = text.replace(/<!\[CDATA\[[\s\S]*?\]\]>/g, '').replace(/<!--[\s\S]*?-->/g, '');
-  const roots = markup.match(/<xml[\s/>]/g) ?? [];
-  if (roots.length !== 1) throw refuse('the document must have exactly one <xml> element');
-  const end = markup.indexOf('</xml>');
-  if (end < 0 || markup.slice(end + '</xml>'.length).trim() !== '') throw refuse('content after the root element');
+  const roots = markup.match(new RegExp(`<${rootName}[\\s/>]`, 'g')) ?? [];
+  if (roots.length !== 1) throw refuse(`the document must have exactly one <${rootName}> element`);
+  const end = markup.indexOf(`</${rootName}>`);
+  if (end < 0 || markup.slice(end + `</${rootName}>`.length).trim() !== '') {
+    throw refuse('content after the root element');
+  }
 }
 
 function runXml2js(text: string): unknown {
@@ -76,19 +78,19 @@ function runXml2js(text: string): unknown {
 }
 
 /**
- * Parses a WeChat Pay v2 XML body into a prototype-less `field -> string` record. Throws
+ * Parses a WeChat Pay v2 XML body (or, with rootName 'root', a decrypted refund-notify req_info, §2.13) into a prototype-less `field -> string` record. Throws
  * PayError('INVALID_PARAMS') on: a DOCTYPE or ENTITY declaration (any case), more than 64 KiB, invalid
  * UTF-8, malformed XML, a root other than `<xml>`, attributes, nested or repeated elements, mixed
  * content, and the keys `__proto__`, `constructor` and `prototype`.
  */
-export function parseWechatXml(body: Buffer | string): Record<string, string> {
+export function parseWechatXml(body: Buffer | string, rootName: 'xml' | 'root' = 'xml'): Record<string, string> {
   const text = decode(body);
-  checkShape(text);
+  checkShape(text, rootName);
   const parsed = runXml2js(text);
   if (parsed === null || typeof parsed !== 'object') throw refuse('empty document');
   const top = Object.keys(parsed);
-  if (top.length !== 1 || top[0] !== 'xml') throw refuse('the root element must be <xml>');
-  const root: unknown = (parsed as Record<string, unknown>)['xml'];
+  if (top.length !== 1 || top[0] !== rootName) throw refuse(`the root element must be <${rootName}>`);
+  const root: unknown = (parsed as Record<string, unknown>)[rootName];
   const out = Object.create(null) as Record<string, string>;
   if (root === '') return out; // <xml></xml>
   if (root === null || typeof root !== 'object' || Array.isArray(root)) throw refuse('the root must hold elements');
