@@ -72,7 +72,9 @@ export async function bootApp(opts: BootOptions = {}): Promise<TestApp> {
   const sandbox =
     opts.sandbox === false
       ? undefined
-      : (await import('#sandbox')).startSandbox({
+      : await (
+          await import('#sandbox')
+        ).startSandbox({
           baseUrl,
           notifyRetryDelaysMs: opts.notifyRetryDelaysMs ?? [100, 200, 400, 800, 1600],
           ...(opts.wechatMinCloseAgeMs === undefined ? {} : { wechatMinCloseAgeMs: opts.wechatMinCloseAgeMs }),

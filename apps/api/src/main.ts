@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   }
   const listenUrl = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`;
   const base = config.publicBaseUrl ?? listenUrl;
-  const sandbox = sandboxOn ? startSandbox({ baseUrl: base }) : undefined;
+  const sandbox = sandboxOn ? await startSandbox({ baseUrl: base }) : undefined;
 
   let apiKeys: readonly ApiKey[] | undefined = config.apiKeys;
   if (!apiKeys) {

@@ -26,6 +26,8 @@ function provider(type: ChannelType, keyField = 'appId'): ChannelProvider {
         createPayment: () => Promise.reject(new Error('unused')),
         queryPayment: () => Promise.reject(new Error('unused')),
         closePayment: () => Promise.reject(new Error('unused')),
+        refund: () => Promise.reject(new Error('unused')),
+        queryRefund: () => Promise.reject(new Error('unused')),
         verifyNotify: () => Promise.reject(new Error('unused')),
         notifyReply: () => ({ status: 200, contentType: 'text/plain', body: 'success' }),
       };

@@ -85,44 +85,6 @@ export interface ChannelTradeSnapshot {
 
 export type CloseOutcome = 'closed' | 'not_found' | 'already_paid' | 'too_early';
 
-export interface RefundInput {
-  /** The merchant's refund number: the channel's idempotency key (out_request_no, out_refund_no, refundRequestId). */
-  readonly refundId: string;
-  readonly orderId: string;
-  /** The paid attempt being refunded (its amount is what was paid). */
-  readonly payment: AttemptRef;
-  /** This refund's amount. */
-  readonly amount: Money;
-  readonly reason?: string;
-  /** Where the channel sends refund news (WeChat, Alipay+); Alipay uses the payment's notify_url. */
-  readonly notifyUrl: string;
-}
-
-/** `not_found` only from queryRefund: the channel never got this refund. */
-export type ChannelRefundStatus = 'pending' | 'success' | 'failed' | 'not_found';
-
-export interface ChannelRefundSnapshot {
-  readonly status: ChannelRefundStatus;
-  readonly channelRefundNo?: string;
-  /** The refund amount the channel reports. */
-  readonly amount?: Money;
-  readonly finishedAt?: Date;
-  /** The channel's code for a definite refusal (status `failed`). */
-  readonly failureCode?: string;
-  /** The channel's own status word, for logs. */
-  readonly raw?: string;
-}
-
-/** Refund news from a notify. */
-export interface RefundNews {
-  readonly refundId: string;
-  readonly status: 'pending' | 'success' | 'failed';
-  readonly amount?: Money;
-  readonly channelRefundNo?: string;
-  readonly finishedAt?: Date;
-  readonly failureCode?: string;
-}
-
 /** A notify as it reached us, byte for byte. */
 export interface RawNotify {
   readonly headers: Readonly<Record<string, string>>;
@@ -134,17 +96,76 @@ export interface RawNotify {
 
 /** A notify whose signature checked out, normalised. */
 export interface VerifiedNotify {
-  /** Payment news, or refund news (then `refund` is set and never read as a payment). */
+  /**
+   * What the notify reports: a payment's status, or news of a refund. A refund notify is NEVER a payment
+   * (an Alipay partial-refund notify carries trade_status=TRADE_SUCCESS, PROTOCOLS-REFUNDS-BILLS.md §1.12).
+   */
   readonly kind: 'payment' | 'refund';
+  /** Present iff kind === 'refund'. */
   readonly refund?: RefundNews;
   /** Deduplication key within the channel type (notify_id, transaction_id+status, notifyId…). */
   readonly dedupeKey: string;
+  /**
+   * The payment's out_trade_no / paymentRequestId. For refund news: the refunded payment's, when the
+   * notify names it ('' when it does not, e.g. an Alipay+ notifyRefund without paymentRequestId).
+   */
   readonly outTradeNo: string;
   readonly channelTradeNo?: string;
   readonly status: ChannelPaymentStatus;
   readonly amount?: Money;
   readonly paidAt?: Date;
   readonly raw?: string;
+}
+
+/** What a channel needs to refund (part of) one paid attempt. */
+export interface RefundInput {
+  /**
+   * The merchant refund number, also the channel's idempotency key (Alipay out_request_no, WeChat
+   * out_refund_no, Alipay+ refundRequestId): a retry with the same refundId and amount never refunds twice.
+   */
+  readonly refundId: string;
+  readonly orderId: string;
+  /** The paid attempt being refunded (outTradeNo, channelTradeNo, amount = what was paid). */
+  readonly payment: AttemptRef;
+  /** This refund's amount (same currency as the payment). */
+  readonly amount: Money;
+  readonly reason?: string;
+  /**
+   * Where refund news goes: WeChat `${PUBLIC_BASE_URL}/api/v1/notify/wechatpay/refund`, Alipay+
+   * refundNotifyUrl. Alipay ignores it (refund notifies go to the payment's notify_url).
+   */
+  readonly notifyUrl: string;
+}
+
+/** `not_found` only from queryRefund: the channel never got this refund (safe to send it again, same refundId). */
+export type ChannelRefundStatus = 'pending' | 'success' | 'failed' | 'not_found';
+
+export interface ChannelRefundSnapshot {
+  readonly status: ChannelRefundStatus;
+  /** The channel's refund id (WeChat refund_id, Alipay+ refundId; Alipay has none: its trade_no). */
+  readonly channelRefundNo?: string;
+  /** This refund's amount as the channel reports it. */
+  readonly amount?: Money;
+  /** The total refunded on the payment so far, when the channel reports it (Alipay refund_fee). */
+  readonly refundedTotal?: Money;
+  readonly finishedAt?: Date;
+  /** The channel's code for a definite refusal (status 'failed'). */
+  readonly failureCode?: string;
+  /** The channel's own status word, for logs. */
+  readonly raw?: string;
+}
+
+/** Refund news carried by a notify (VerifiedNotify.kind === 'refund'). */
+export interface RefundNews {
+  readonly refundId: string;
+  readonly status: 'pending' | 'success' | 'failed';
+  /** This refund's amount, when the notify says it (Alipay's does not: see refundedTotal). */
+  readonly amount?: Money;
+  /** Cumulative refunded on the payment (Alipay refund_fee is a running total, §1.12). */
+  readonly refundedTotal?: Money;
+  readonly channelRefundNo?: string;
+  readonly finishedAt?: Date;
+  readonly failureCode?: string;
 }
 
 export interface NotifyReply {
@@ -173,13 +194,18 @@ export interface PaymentChannel {
   queryPayment(ref: AttemptRef): Promise<ChannelTradeSnapshot>;
   closePayment(ref: AttemptRef): Promise<CloseOutcome>;
   /**
-   * Refunds part or all of a payment. A definite refusal answers `failed` with the channel's code; an
-   * accepted, unfinished refund `pending`; a transport failure or an unknown result throws
-   * PayError('CHANNEL_ERROR' | 'CHANNEL_TIMEOUT') and may be retried with the same refundId.
+   * Refunds (part of) a paid attempt. A definite refusal (balance, window passed, amount over what is
+   * refundable…) answers status 'failed' with failureCode; accepted but unfinished 'pending'; done
+   * 'success'. A transport failure, timeout, system error or unknown result THROWS
+   * PayError('CHANNEL_ERROR' | 'CHANNEL_TIMEOUT'): retry with the same refundId (idempotent at the channel).
    */
   refund(input: RefundInput): Promise<ChannelRefundSnapshot>;
+  /** The refund's state at the channel; 'not_found' when the channel never got it. Throws like refund. */
   queryRefund(input: RefundInput): Promise<ChannelRefundSnapshot>;
-  /** Throws PayError('INVALID_PARAMS') on a bad signature or a payload not meant for this instance. */
+  /**
+   * Throws PayError('INVALID_PARAMS') on a bad signature or a payload not meant for this instance.
+   * Recognises refund news (kind 'refund') as well as payment news.
+   */
   verifyNotify(raw: RawNotify): Promise<VerifiedNotify>;
   notifyReply(outcome: 'accepted' | 'rejected'): NotifyReply;
 }

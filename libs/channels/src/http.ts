@@ -1,3 +1,4 @@
+import { request as httpsRequest, type Agent } from 'node:https';
 import { PayError } from '#common';
 
 export interface HttpAnswer {
@@ -52,4 +53,73 @@ function hostOf(url: string): string {
   } catch {
     return 'invalid-url';
   }
+}
+
+/**
+ * channelPost over node:https with a given Agent: for calls that need a client certificate (WeChat
+ * secapi, mutual TLS). Same outcomes as channelPost: CHANNEL_TIMEOUT when no full answer comes in time,
+ * CHANNEL_ERROR when the host cannot be reached or the TLS handshake fails (e.g. the certificate is
+ * refused). Only https URLs: a client certificate never goes over plain HTTP.
+ */
+export function channelPostTls(
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  agent: Agent,
+  timeoutMs: number = CHANNEL_HTTP_TIMEOUT_MS,
+): Promise<HttpAnswer> {
+  const target = new URL(url);
+  if (target.protocol !== 'https:') {
+    return Promise.reject(
+      new PayError('CHANNEL_ERROR', 'a client-certificate call needs an https URL', { url: hostOf(url) }),
+    );
+  }
+  return new Promise<HttpAnswer>((resolve, reject) => {
+    let settled = false;
+    const finish = (fn: () => void): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      fn();
+    };
+    const req = httpsRequest(
+      target,
+      { method: 'POST', agent, headers: { ...headers, 'content-length': String(Buffer.byteLength(body, 'utf8')) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', () =>
+          finish(() =>
+            reject(
+              new PayError('CHANNEL_ERROR', 'the payment channel did not finish its answer', { url: hostOf(url) }),
+            ),
+          ),
+        );
+        res.on('end', () => {
+          const h = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h.set(k, v);
+          finish(() =>
+            resolve({ status: res.statusCode ?? 0, headers: h, body: Buffer.concat(chunks).toString('utf8') }),
+          );
+        });
+      },
+    );
+    const timer = setTimeout(() => {
+      finish(() =>
+        reject(new PayError('CHANNEL_TIMEOUT', 'the payment channel did not answer in time', { url: hostOf(url) })),
+      );
+      req.destroy();
+    }, timeoutMs);
+    req.on('error', (err: Error & { code?: unknown }) =>
+      finish(() =>
+        reject(
+          new PayError('CHANNEL_ERROR', 'the payment channel could not be reached', {
+            url: hostOf(url),
+            cause: typeof err.code === 'string' ? err.code : err.message,
+          }),
+        ),
+      ),
+    );
+    req.end(body);
+  });
 }

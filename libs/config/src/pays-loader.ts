@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve, sep } from 'node:path';
+import { isAbsolute, join, resolve, sep } from 'node:path';
 import { ConfigError } from '#common';
 
 /** Must match CHANNEL_TYPES in libs/channels (config does not import channels: imports flow one way). */
@@ -94,6 +94,18 @@ function resolveValue(value: unknown, ctx: ResolveCtx): unknown {
       throw new ConfigError(`${ctx.fullName}: field "${ctx.field}" points at a file that does not exist`);
     }
     return readFileSync(target, 'utf8').trim();
+  }
+  if (ctx.field === 'pfxPath' && !isAbsolute(value)) {
+    // A binary file (WeChat's apiclient_cert.p12): the path is resolved like `file:`, the channel reads the bytes.
+    const inFolder = resolve(ctx.baseDir, value);
+    const target = existsSync(inFolder) ? inFolder : resolve(ctx.root, value);
+    if (!target.startsWith(ctx.root + sep)) {
+      throw new ConfigError(`${ctx.fullName}: field "${ctx.field}" points at a file outside the pays folder`);
+    }
+    if (!existsSync(target)) {
+      throw new ConfigError(`${ctx.fullName}: field "${ctx.field}" points at a file that does not exist`);
+    }
+    return target;
   }
   return value;
 }

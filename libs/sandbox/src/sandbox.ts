@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ChannelInstanceConfig } from '#channels';
 import { createAlipaySandbox, type AlipaySimulator } from './alipay/alipay.simulator.js';
-import { createWechatPaySandbox, type WechatPaySimulator } from './wechatpay/wechatpay.simulator.js';
+import { startWechatPaySandbox, type WechatPaySimulator } from './wechatpay/wechatpay.simulator.js';
 import { createAlipayPlusSandbox, type AlipayPlusSimulator } from './alipayplus/alipayplus.simulator.js';
 
 export interface SandboxMount {
@@ -15,6 +15,8 @@ export interface Sandbox {
   readonly alipay: AlipaySimulator;
   readonly wechatpay: WechatPaySimulator;
   readonly alipayplus: AlipayPlusSimulator;
+  /** Where the WeChat simulator's mutual-TLS `/secapi/` listener runs (refunds), `https://127.0.0.1:<port>`. */
+  readonly wechatSecapiUrl: string;
   close(): void;
 }
 
@@ -28,14 +30,16 @@ export interface SandboxOptions {
 
 /**
  * Sandbox mode (API.md §9): the three simulators with freshly generated keys, and the instances
- * `pays.aliPayment`, `pays.myWechatPay` and `pays.myWallet` configured against them.
+ * `pays.aliPayment`, `pays.myWechatPay` and `pays.myWallet` configured against them. Async because the
+ * WeChat simulator's refund API listens on its own loopback https port (mutual TLS with the client
+ * certificate the sandbox issued to pays.myWechatPay).
  */
-export function startSandbox(opts: SandboxOptions): Sandbox {
+export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   if (process.env['NODE_ENV'] === 'production') throw new Error('the sandbox never runs with NODE_ENV=production');
   const base = opts.baseUrl.replace(/\/+$/, '');
   const retry = opts.notifyRetryDelaysMs ? { notifyRetryDelaysMs: opts.notifyRetryDelaysMs } : {};
   const alipay = createAlipaySandbox({ baseUrl: `${base}/sandbox/alipay`, ...retry });
-  const wechatpay = createWechatPaySandbox({
+  const wechatpay = await startWechatPaySandbox({
     baseUrl: `${base}/sandbox/wechatpay`,
     ...retry,
     ...(opts.wechatMinCloseAgeMs === undefined ? {} : { minCloseAgeMs: opts.wechatMinCloseAgeMs }),
@@ -51,9 +55,11 @@ export function startSandbox(opts: SandboxOptions): Sandbox {
     alipay: alipay.simulator,
     wechatpay: wechatpay.simulator,
     alipayplus: alipayplus.simulator,
+    wechatSecapiUrl: wechatpay.secapi.url,
     close() {
       alipay.simulator.close();
       wechatpay.simulator.close();
+      wechatpay.secapi.close();
       alipayplus.simulator.close();
     },
   };

@@ -439,6 +439,117 @@ describe('closePayment', () => {
   });
 });
 
+describe('refund / queryRefund', () => {
+  const input = {
+    refundId: 'RF20240301A',
+    orderId: ref.orderId,
+    payment: ref,
+    amount: { minor: 500, currency: 'CNY' },
+    reason: 'returned',
+    notifyUrl: 'https://pay.example.com/ignored',
+  } as const;
+  const accepted = (fundChange: string): Record<string, string> => ({
+    code: '10000',
+    msg: 'Success',
+    trade_no: '2024030122001400001',
+    out_trade_no: ref.outTradeNo,
+    fund_change: fundChange,
+    refund_fee: '5.00',
+    gmt_refund_pay: '2024-03-01 12:10:00',
+  });
+
+  it('sends out_request_no = refundId and reads fund_change=Y as success', async () => {
+    const sut = withClock({});
+    answer('alipay.trade.refund', { node: accepted('Y') });
+    const snap = await sut.refund(input);
+    expect(snap).toMatchObject({
+      status: 'success',
+      amount: { minor: 500, currency: 'CNY' },
+      refundedTotal: { minor: 500, currency: 'CNY' },
+      finishedAt: new Date('2024-03-01T04:10:00Z'),
+    });
+    const params = recorded[0]?.params ?? {};
+    expect(requestVerifies(params)).toBe(true);
+    expect(JSON.parse(params['biz_content'] as string)).toEqual({
+      out_trade_no: ref.outTradeNo,
+      refund_amount: '5.00',
+      out_request_no: 'RF20240301A',
+      refund_reason: 'returned',
+    });
+  });
+
+  it('fund_change=N asks the refund query: REFUND_SUCCESS = success, nothing = pending', async () => {
+    const sut = withClock({});
+    answer('alipay.trade.refund', { node: accepted('N') }, { node: accepted('N') });
+    answer(
+      'alipay.trade.fastpay.refund.query',
+      {
+        node: {
+          code: '10000',
+          msg: 'Success',
+          out_trade_no: ref.outTradeNo,
+          out_request_no: 'RF20240301A',
+          refund_amount: '5.00',
+          refund_status: 'REFUND_SUCCESS',
+          gmt_refund_pay: '2024-03-01 12:10:00',
+        },
+      },
+      { node: { code: '10000', msg: 'Success', out_trade_no: ref.outTradeNo } },
+    );
+    expect(await sut.refund(input)).toMatchObject({ status: 'success', raw: 'REFUND_SUCCESS' });
+    expect(await sut.refund(input)).toMatchObject({ status: 'pending', raw: 'fund_change=N' });
+    const query = JSON.parse(recorded[1]?.params['biz_content'] as string) as Record<string, unknown>;
+    expect(query).toEqual({
+      out_trade_no: ref.outTradeNo,
+      out_request_no: 'RF20240301A',
+      query_options: ['gmt_refund_pay'],
+    });
+  });
+
+  it.each([
+    ['ACQ.SELLER_BALANCE_NOT_ENOUGH'],
+    ['ACQ.TRADE_HAS_FINISHED'],
+    ['ACQ.REFUND_AMT_NOT_EQUAL_TOTAL'],
+    ['ACQ.DISCORDANT_REPEAT_REQUEST'],
+  ])('a definite refusal %s is failed with that code', async (subCode) => {
+    const sut = withClock({});
+    answer('alipay.trade.refund', { node: { code: '40004', msg: 'Business Failed', sub_code: subCode } });
+    expect(await sut.refund(input)).toEqual({ status: 'failed', failureCode: subCode, raw: subCode });
+  });
+
+  it.each([
+    ['40004', 'ACQ.SYSTEM_ERROR'],
+    ['20000', 'isp.unknow-error'],
+    ['40004', 'ACQ.SOMETHING_NEW'],
+    ['40002', 'isv.invalid-signature'],
+  ])('%s %s throws CHANNEL_ERROR (retry with the same refundId)', async (code, subCode) => {
+    const sut = withClock({});
+    answer('alipay.trade.refund', { node: { code, msg: 'x', sub_code: subCode } });
+    expect((await payError(sut.refund(input))).code).toBe('CHANNEL_ERROR');
+  });
+
+  it('a timeout throws CHANNEL_TIMEOUT', async () => {
+    const sut = withClock({ timeoutMs: 100 });
+    answer('alipay.trade.refund', 'hang');
+    expect((await payError(sut.refund(input))).code).toBe('CHANNEL_TIMEOUT');
+  });
+
+  it('queryRefund: no refund_status or TRADE_NOT_EXIST = not_found; REFUND_PROCESSING = pending', async () => {
+    const sut = withClock({});
+    answer(
+      'alipay.trade.fastpay.refund.query',
+      { node: { code: '10000', msg: 'Success', out_trade_no: ref.outTradeNo } },
+      { node: { code: '40004', msg: 'Business Failed', sub_code: 'ACQ.TRADE_NOT_EXIST' } },
+      { node: { code: '10000', msg: 'Success', refund_status: 'REFUND_PROCESSING', refund_amount: '5.00' } },
+      { node: { code: '10000', msg: 'Success', out_request_no: 'OTHER', refund_status: 'REFUND_SUCCESS' } },
+    );
+    expect((await sut.queryRefund(input)).status).toBe('not_found');
+    expect((await sut.queryRefund(input)).status).toBe('not_found');
+    expect(await sut.queryRefund(input)).toMatchObject({ status: 'pending', amount: { minor: 500, currency: 'CNY' } });
+    expect((await payError(sut.queryRefund(input))).code).toBe('CHANNEL_ERROR');
+  });
+});
+
 describe('verifyNotify', () => {
   const SELLER = '2088000000000007';
   function notify(
@@ -476,6 +587,7 @@ describe('verifyNotify', () => {
   it('returns the normalised notify', async () => {
     const sut = withClock({ sellerId: SELLER });
     expect(await sut.verifyNotify(notify())).toEqual({
+      kind: 'payment',
       dedupeKey: 'n-0001',
       outTradeNo: ref.outTradeNo,
       channelTradeNo: '2024030122001400001',
@@ -484,6 +596,46 @@ describe('verifyNotify', () => {
       amount: { minor: 8888, currency: 'CNY' },
       paidAt: new Date('2024-03-01T04:05:06Z'),
     });
+  });
+
+  it('reads a partial-refund TRADE_SUCCESS notify as refund news, never a payment (§1.12)', async () => {
+    const sut = withClock({ sellerId: SELLER });
+    const n = await sut.verifyNotify(
+      notify({ out_biz_no: 'RF-1', refund_fee: '5.00', gmt_refund: '2024-03-01 12:10:00.320', gmt_payment: undefined }),
+    );
+    expect(n).toMatchObject({
+      kind: 'refund',
+      outTradeNo: ref.outTradeNo,
+      status: 'paid',
+      refund: {
+        refundId: 'RF-1',
+        status: 'success',
+        refundedTotal: { minor: 500, currency: 'CNY' },
+        finishedAt: new Date('2024-03-01T04:10:00.320Z'),
+      },
+    });
+    expect(n.refund?.amount).toBeUndefined(); // refund_fee is a running total, not this refund's amount
+  });
+
+  it('reads TRADE_CLOSED with gmt_close after a full refund as refund news; an unpaid close stays a payment notify', async () => {
+    const sut = withClock({ sellerId: SELLER });
+    const full = await sut.verifyNotify(
+      notify({
+        trade_status: 'TRADE_CLOSED',
+        out_biz_no: 'RF-2',
+        refund_fee: '88.88',
+        gmt_refund: '2024-03-01 12:10:00.5',
+        gmt_close: '2024-03-01 12:10:00',
+      }),
+    );
+    expect(full).toMatchObject({ kind: 'refund', status: 'closed', refund: { refundId: 'RF-2', status: 'success' } });
+    expect(full.refund?.finishedAt?.toISOString()).toBe('2024-03-01T04:10:00.500Z');
+    const unpaid = await sut.verifyNotify(
+      notify({ trade_status: 'TRADE_CLOSED', gmt_payment: undefined, gmt_close: '2024-03-01 12:30:00' }),
+    );
+    expect(unpaid).toMatchObject({ kind: 'payment', status: 'closed' });
+    expect(unpaid.refund).toBeUndefined();
+    await expect(sut.verifyNotify(notify({ out_biz_no: 'RF-3', refund_fee: '1.234' }))).rejects.toThrow('refund_fee');
   });
 
   it('falls back to trade_no + trade_status without notify_id', async () => {

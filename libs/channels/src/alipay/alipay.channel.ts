@@ -3,11 +3,13 @@ import type {
   AttemptInput,
   AttemptRef,
   ChannelPayInfo,
+  ChannelRefundSnapshot,
   ChannelTradeSnapshot,
   CloseOutcome,
   NotifyReply,
   PaymentChannel,
   RawNotify,
+  RefundInput,
   VerifiedNotify,
 } from '../channel.interface.js';
 import { channelPost, CHANNEL_HTTP_TIMEOUT_MS } from '../http.js';
@@ -17,10 +19,13 @@ import {
   ALIPAY_URL_PARAMS,
   autoSubmitForm,
   fromYuan,
+  isRefundNotify,
+  isRefundRefusal,
   isRetryableFailure,
   mapTradeStatus,
   parseFormBody,
   parseGmt8,
+  parseGmt8Millis,
   resolveAlipayPayType,
   str,
   timeExpire,
@@ -236,6 +241,119 @@ export class AlipayChannel implements PaymentChannel {
     return 'closed';
   }
 
+  /**
+   * alipay.trade.refund (§1.7, PROTOCOLS-REFUNDS-BILLS.md §1.12). out_request_no = refundId, the
+   * idempotency key. code=10000 only means accepted: fund_change=Y is a refund that moved money now
+   * ('success'); fund_change=N (or absent) is a repeat or a refund not finished, so the refund query
+   * decides ('success' when it says REFUND_SUCCESS, else 'pending'; a failing query leaves it 'pending').
+   * A definite refusal (isRefundRefusal) is 'failed' with the sub_code; anything else throws.
+   */
+  async refund(input: RefundInput): Promise<ChannelRefundSnapshot> {
+    const refundAmount = toYuan(input.amount);
+    this.#checkRefundCurrency(input);
+    const answer = await this.#call(ALIPAY_METHODS.refund, {
+      out_trade_no: input.payment.outTradeNo,
+      refund_amount: refundAmount,
+      out_request_no: input.refundId,
+      ...(input.reason ? { refund_reason: input.reason.slice(0, 256) } : {}),
+    });
+    if (!answer.ok) {
+      if (isRefundRefusal(answer.code, answer.subCode)) {
+        return { status: 'failed', failureCode: answer.subCode as string, raw: answer.subCode };
+      }
+      throw this.#failure(answer);
+    }
+    this.#checkEchoedTrade(answer, input);
+    const tradeNo = str(answer.node, 'trade_no');
+    const refundedTotal = fromYuan(answer.node['refund_fee']);
+    if (str(answer.node, 'fund_change') === 'Y') {
+      const finishedAt = parseGmt8Millis(answer.node['gmt_refund_pay']) ?? this.#now();
+      return {
+        status: 'success',
+        amount: input.amount,
+        finishedAt,
+        raw: 'fund_change=Y',
+        ...(tradeNo ? { channelRefundNo: tradeNo } : {}),
+        ...(refundedTotal ? { refundedTotal } : {}),
+      };
+    }
+    let queried: ChannelRefundSnapshot | undefined;
+    try {
+      queried = await this.queryRefund(input);
+    } catch {
+      queried = undefined; // accepted; the sync job asks again later
+    }
+    if (queried?.status === 'success') return queried;
+    return {
+      status: 'pending',
+      raw: 'fund_change=N',
+      ...(tradeNo ? { channelRefundNo: tradeNo } : {}),
+      ...(refundedTotal ? { refundedTotal } : {}),
+    };
+  }
+
+  /**
+   * alipay.trade.fastpay.refund.query: refund_status REFUND_SUCCESS = success; REFUND_PROCESSING (async
+   * refund products) = pending; REFUND_FAIL = failed; no refund_status = not received (not_found), as the
+   * doc says ("refund not received or failed"): sending the refund again with the same out_request_no is
+   * safe. ACQ.TRADE_NOT_EXIST is not_found too.
+   */
+  async queryRefund(input: RefundInput): Promise<ChannelRefundSnapshot> {
+    const answer = await this.#call(ALIPAY_METHODS.refundQuery, {
+      out_trade_no: input.payment.outTradeNo,
+      out_request_no: input.refundId,
+      query_options: ['gmt_refund_pay'],
+    });
+    if (!answer.ok) {
+      if (answer.subCode === 'ACQ.TRADE_NOT_EXIST') return { status: 'not_found', raw: answer.subCode };
+      throw this.#failure(answer);
+    }
+    this.#checkEchoedTrade(answer, input);
+    const echoedRequest = str(answer.node, 'out_request_no');
+    if (echoedRequest !== undefined && echoedRequest !== '' && echoedRequest !== input.refundId) {
+      throw new PayError('CHANNEL_ERROR', 'the payment channel answered about another refund', {
+        method: answer.method,
+      });
+    }
+    const refundStatus = str(answer.node, 'refund_status');
+    const amount = fromYuan(answer.node['refund_amount']);
+    const tradeNo = str(answer.node, 'trade_no');
+    const common = { ...(tradeNo ? { channelRefundNo: tradeNo } : {}), ...(amount ? { amount } : {}) };
+    switch (refundStatus) {
+      case 'REFUND_SUCCESS': {
+        const finishedAt = parseGmt8Millis(answer.node['gmt_refund_pay']);
+        return { status: 'success', raw: refundStatus, ...common, ...(finishedAt ? { finishedAt } : {}) };
+      }
+      case 'REFUND_PROCESSING':
+        return { status: 'pending', raw: refundStatus, ...common };
+      case 'REFUND_FAIL':
+        return { status: 'failed', failureCode: refundStatus, raw: refundStatus, ...common };
+      case undefined:
+      case '':
+        return { status: 'not_found', raw: 'no refund_status' };
+      default:
+        throw new PayError('CHANNEL_ERROR', 'the payment channel sent an unknown refund status', {
+          method: answer.method,
+          refund_status: refundStatus.slice(0, 64),
+        });
+    }
+  }
+
+  #checkRefundCurrency(input: RefundInput): void {
+    if (input.amount.currency !== input.payment.amount.currency) {
+      throw new PayError('INVALID_PARAMS', 'the refund currency differs from the payment currency');
+    }
+  }
+
+  #checkEchoedTrade(answer: GatewayAnswer, input: RefundInput): void {
+    const echoed = str(answer.node, 'out_trade_no');
+    if (echoed !== undefined && echoed !== '' && echoed !== input.payment.outTradeNo) {
+      throw new PayError('CHANNEL_ERROR', 'the payment channel answered about another trade', {
+        method: answer.method,
+      });
+    }
+  }
+
   verifyNotify(raw: RawNotify): Promise<VerifiedNotify> {
     // The work is synchronous; a throw inside the executor becomes the rejection.
     return new Promise((resolve) => resolve(this.#verifyNotify(raw)));
@@ -264,6 +382,7 @@ export class AlipayChannel implements PaymentChannel {
     }
     const outTradeNo = params['out_trade_no'];
     if (!outTradeNo) throw new PayError('INVALID_PARAMS', 'the notification has no out_trade_no');
+    if (isRefundNotify(params)) return this.#refundNews(params, outTradeNo);
     const tradeStatus = params['trade_status'];
     const status = mapTradeStatus(tradeStatus);
     if (status === undefined) {
@@ -280,6 +399,7 @@ export class AlipayChannel implements PaymentChannel {
     const notifyId = params['notify_id'];
     const paidAt = status === 'paid' ? parseGmt8(params['gmt_payment']) : undefined;
     return {
+      kind: 'payment',
       dedupeKey: notifyId || `${channelTradeNo ?? outTradeNo}:${tradeStatus as string}`,
       outTradeNo,
       status,
@@ -290,6 +410,51 @@ export class AlipayChannel implements PaymentChannel {
     };
   }
 
+  /**
+   * A refund-triggered trade_status_sync (§1.12): the refund named by out_biz_no (= out_request_no; when
+   * absent, out_trade_no, the default request number of §1.7) succeeded. refund_fee is the running total
+   * refunded on the trade, not this refund's amount, so it is reported as refundedTotal. trade_status
+   * stays what the trade is (TRADE_SUCCESS after a partial refund, TRADE_CLOSED after a full one).
+   */
+  #refundNews(params: Readonly<Record<string, string>>, outTradeNo: string): VerifiedNotify {
+    const refundId = params['out_biz_no'] || outTradeNo;
+    const refundFee = params['refund_fee'];
+    const refundedTotal = fromYuan(refundFee);
+    if (refundFee !== undefined && refundedTotal === undefined) {
+      throw new PayError('INVALID_PARAMS', 'the notification has an unreadable refund_fee');
+    }
+    const gmtRefund = params['gmt_refund'];
+    const finishedAt = parseGmt8Millis(gmtRefund);
+    if (gmtRefund !== undefined && finishedAt === undefined) {
+      throw new PayError('INVALID_PARAMS', 'the notification has an unreadable gmt_refund');
+    }
+    const tradeStatus = params['trade_status'];
+    const tradeState = mapTradeStatus(tradeStatus);
+    if (tradeState !== 'paid' && tradeState !== 'closed') {
+      throw new PayError('INVALID_PARAMS', 'the refund notification has an unexpected trade_status', {
+        trade_status: tradeStatus?.slice(0, 64),
+      });
+    }
+    const channelTradeNo = params['trade_no'];
+    const amount = fromYuan(params['total_amount']);
+    return {
+      kind: 'refund',
+      dedupeKey: params['notify_id'] || `refund:${refundId}:${refundFee ?? ''}`,
+      outTradeNo,
+      status: tradeState,
+      raw: `${tradeStatus as string} refund`,
+      ...(channelTradeNo ? { channelTradeNo } : {}),
+      ...(amount ? { amount } : {}),
+      refund: {
+        refundId,
+        status: 'success',
+        ...(refundedTotal ? { refundedTotal } : {}),
+        ...(channelTradeNo ? { channelRefundNo: channelTradeNo } : {}),
+        ...(finishedAt ? { finishedAt } : {}),
+      },
+    };
+  }
+
   notifyReply(outcome: 'accepted' | 'rejected'): NotifyReply {
     return { status: 200, contentType: TEXT_PLAIN, body: outcome === 'accepted' ? 'success' : 'fail' };
   }
@@ -297,7 +462,7 @@ export class AlipayChannel implements PaymentChannel {
   /** Common parameters plus biz_content, signed (§1.2, §1.3). */
   #signedParams(
     method: string,
-    biz: Readonly<Record<string, string>>,
+    biz: Readonly<Record<string, unknown>>,
     extra: Readonly<Record<string, string | undefined>>,
   ): Record<string, string> {
     const params: Record<string, string> = {
@@ -329,7 +494,7 @@ export class AlipayChannel implements PaymentChannel {
 
   async #call(
     method: string,
-    biz: Readonly<Record<string, string>>,
+    biz: Readonly<Record<string, unknown>>,
     extra: Readonly<Record<string, string | undefined>> = {},
   ): Promise<GatewayAnswer> {
     const { url, body } = this.#split(this.#signedParams(method, biz, extra));

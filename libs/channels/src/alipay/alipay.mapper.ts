@@ -22,6 +22,8 @@ export const ALIPAY_METHODS = {
   query: 'alipay.trade.query',
   close: 'alipay.trade.close',
   cancel: 'alipay.trade.cancel',
+  refund: 'alipay.trade.refund',
+  refundQuery: 'alipay.trade.fastpay.refund.query',
 } as const;
 
 /** Common parameters the SDKs put in the URL query string; everything else goes in the form body (§1.2). */
@@ -118,6 +120,63 @@ export function isRetryableFailure(code: unknown, subCode: unknown): boolean {
     subCode === 'isp.unknow-error' ||
     subCode === 'aop.unknow-error'
   );
+}
+
+/**
+ * alipay.trade.refund sub_codes that are a definite refusal of THIS refund (PROTOCOLS.md §1.10): the
+ * refund becomes 'failed' with the sub_code. Decisions:
+ * - SELLER_BALANCE_NOT_ENOUGH: refused now; the merchant tops up and makes a new refund.
+ * - TRADE_HAS_FINISHED / TRADE_HAS_CLOSE / TRADE_STATUS_ERROR / TRADE_NOT_EXIST / TRADE_NOT_ALLOW_REFUND /
+ *   NOT_ALLOW_PARTIAL_REFUND / REASON_TRADE_BEEN_FREEZEN: the trade does not allow it.
+ * - REFUND_AMT_NOT_EQUAL_TOTAL / REFUND_FEE_ERROR / REASON_TRADE_REFUND_FEE_ERR: the amount is over what
+ *   is refundable, or invalid.
+ * - DISCORDANT_REPEAT_REQUEST: this out_request_no was used with another amount; it can never succeed.
+ * - INVALID_PARAMETER: the request itself can never succeed as sent.
+ * Everything else (ACQ.SYSTEM_ERROR, 20000, isp/aop unknown errors, an undocumented sub_code, 4000x
+ * configuration errors) is not a refusal of the refund: the caller keeps it pending and retries with the
+ * same out_request_no, which Alipay answers idempotently.
+ */
+const REFUND_REFUSALS: ReadonlySet<string> = new Set([
+  'ACQ.SELLER_BALANCE_NOT_ENOUGH',
+  'ACQ.TRADE_HAS_FINISHED',
+  'ACQ.TRADE_HAS_CLOSE',
+  'ACQ.TRADE_STATUS_ERROR',
+  'ACQ.TRADE_NOT_EXIST',
+  'ACQ.TRADE_NOT_ALLOW_REFUND',
+  'ACQ.NOT_ALLOW_PARTIAL_REFUND',
+  'ACQ.REASON_TRADE_BEEN_FREEZEN',
+  'ACQ.REFUND_AMT_NOT_EQUAL_TOTAL',
+  'ACQ.REFUND_FEE_ERROR',
+  'ACQ.REASON_TRADE_REFUND_FEE_ERR',
+  'ACQ.DISCORDANT_REPEAT_REQUEST',
+  'ACQ.INVALID_PARAMETER',
+]);
+
+/** Whether a refund answer's code/sub_code is a definite refusal (see REFUND_REFUSALS). */
+export function isRefundRefusal(code: unknown, subCode: unknown): boolean {
+  return code === '40004' && typeof subCode === 'string' && REFUND_REFUSALS.has(subCode);
+}
+
+const GMT8_DATETIME_MS = /^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})(?:\.(\d{1,3}))?$/;
+
+/** Parses `yyyy-MM-dd HH:mm:ss[.S]` (GMT+8; gmt_refund carries milliseconds, §1.12); undefined if malformed. */
+export function parseGmt8Millis(text: unknown): Date | undefined {
+  if (typeof text !== 'string') return undefined;
+  const m = GMT8_DATETIME_MS.exec(text);
+  if (!m) return undefined;
+  const base = parseGmt8(m[1]);
+  if (!base) return undefined;
+  const ms = m[2] === undefined ? 0 : Number(m[2].padEnd(3, '0'));
+  return new Date(base.getTime() + ms);
+}
+
+/**
+ * Whether notify params are refund news (§1.12 step 2): refund_fee, gmt_refund or out_biz_no present.
+ * Such a notify is never a payment, whatever its trade_status (a partial refund keeps TRADE_SUCCESS; a
+ * full refund brings TRADE_CLOSED with gmt_close).
+ */
+export function isRefundNotify(params: Readonly<Record<string, string>>): boolean {
+  return Boolean(params['refund_fee'] || params['gmt_refund'] || params['out_biz_no']);
 }
 
 const HTML_ESCAPES: Readonly<Record<string, string>> = {

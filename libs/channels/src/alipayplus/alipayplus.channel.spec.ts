@@ -136,6 +136,7 @@ describe('AlipayPlusChannel.verifyNotify', () => {
   it.each(['lower', 'title'] as const)('verifies a signed paid notify (%s-case headers)', async (headerCase) => {
     const n = await channel.verifyNotify(signedNotify(paidBody, { headerCase }));
     expect(n).toEqual({
+      kind: 'payment',
       dedupeKey: '20240101120000123456789:S',
       outTradeNo: 'att_1',
       channelTradeNo: '20240101120000123456789',

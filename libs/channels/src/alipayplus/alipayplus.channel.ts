@@ -4,11 +4,13 @@ import type {
   AttemptInput,
   AttemptRef,
   ChannelPayInfo,
+  ChannelRefundSnapshot,
   ChannelTradeSnapshot,
   CloseOutcome,
   NotifyReply,
   PaymentChannel,
   RawNotify,
+  RefundInput,
   VerifiedNotify,
 } from '../channel.interface.js';
 import { CHANNEL_HTTP_TIMEOUT_MS, channelPost } from '../http.js';
@@ -26,11 +28,15 @@ import {
   isGrantRefusal,
   isNotFoundCode,
   isPayClientFault,
+  isRefundNotifyBody,
   isoWithOffset,
   mapInquiry,
+  mapInquiryRefund,
+  mapRefundAnswer,
   notifyDedupeKey,
   parseIsoTime,
   parsePaymentNotify,
+  parseRefundNotify,
   readResult,
   resolveAlipayPlusPayType,
   str,
@@ -339,7 +345,67 @@ export class AlipayPlusChannel implements PaymentChannel {
   }
 
   // -------------------------------------------------------------------------------------------------
-  // notifyPayment
+  // refund / inquiryRefund (PROTOCOLS-REFUNDS-BILLS.md §3.11, §3.12)
+
+  /**
+   * refund with refundRequestId = refundId (the wallet's idempotency key). S = success, F = failed with
+   * the resultCode, U or unknown = pending (mapRefundAnswer); transport failures throw.
+   */
+  async refund(input: RefundInput): Promise<ChannelRefundSnapshot> {
+    if (input.amount.currency !== input.payment.amount.currency) {
+      throw new PayError('INVALID_PARAMS', 'the refund currency differs from the payment currency');
+    }
+    let refundAmount;
+    try {
+      refundAmount = toWireAmount(input.amount);
+    } catch (err) {
+      if (err instanceof PayError) throw err;
+      throw new PayError('INVALID_AMOUNT', 'amount must be a positive integer of minor units');
+    }
+    const answer = await this.#call('refund', {
+      refundRequestId: input.refundId,
+      paymentRequestId: input.payment.outTradeNo,
+      ...(input.payment.channelTradeNo ? { paymentId: input.payment.channelTradeNo } : {}),
+      refundAmount,
+      ...(input.reason ? { refundReason: input.reason.slice(0, 256) } : {}),
+      // Antom's field (§3.11); a wallet without refund notifies ignores it.
+      refundNotifyUrl: input.notifyUrl,
+    });
+    this.#checkRefundEcho(answer, input.refundId, 'refund');
+    const mapped = mapRefundAnswer(answer);
+    if (mapped.kind === 'error') {
+      throw new PayError(
+        'CHANNEL_ERROR',
+        'the wallet refused the refund request',
+        this.#detail('refund', mapped.result),
+      );
+    }
+    return mapped.snapshot;
+  }
+
+  async queryRefund(input: RefundInput): Promise<ChannelRefundSnapshot> {
+    const answer = await this.#call('inquiryRefund', { refundRequestId: input.refundId });
+    const mapped = mapInquiryRefund(answer);
+    if (mapped.kind === 'error') {
+      throw new PayError(
+        'CHANNEL_ERROR',
+        'the wallet could not answer the refund inquiry',
+        this.#detail('inquiryRefund', mapped.result),
+      );
+    }
+    this.#checkRefundEcho(answer, input.refundId, 'inquiryRefund');
+    return mapped.snapshot;
+  }
+
+  #checkRefundEcho(answer: Json, refundRequestId: string, api: ApiName): void {
+    const echoed = str(answer, 'refundRequestId');
+    if (echoed !== undefined && echoed !== refundRequestId) {
+      throw new PayError('CHANNEL_ERROR', 'the wallet answered about another refund', { api });
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // notifyPayment / notifyRefund
 
   verifyNotify(raw: RawNotify): Promise<VerifiedNotify> {
     try {
@@ -368,6 +434,7 @@ export class AlipayPlusChannel implements PaymentChannel {
       body = undefined;
     }
     if (!body) throw new PayError('INVALID_PARAMS', 'notification body is not a JSON object');
+    if (isRefundNotifyBody(body)) return this.#refundNews(body);
     let parsed;
     try {
       parsed = parsePaymentNotify(body);
@@ -378,6 +445,7 @@ export class AlipayPlusChannel implements PaymentChannel {
       throw err;
     }
     return {
+      kind: 'payment',
       dedupeKey: notifyDedupeKey(parsed),
       outTradeNo: parsed.paymentRequestId,
       status: parsed.status,
@@ -385,6 +453,28 @@ export class AlipayPlusChannel implements PaymentChannel {
       ...(parsed.paymentId !== undefined ? { channelTradeNo: parsed.paymentId } : {}),
       ...(parsed.amount ? { amount: parsed.amount } : {}),
       ...(parsed.paidAt ? { paidAt: parsed.paidAt } : {}),
+    };
+  }
+
+  /** notifyRefund (§3.13), already signature-checked: refund news, never a payment. */
+  #refundNews(body: Json): VerifiedNotify {
+    let parsed;
+    try {
+      parsed = parseRefundNotify(body);
+    } catch (err) {
+      if (err instanceof NotifyBodyError) {
+        throw new PayError('INVALID_PARAMS', 'refund notification body is malformed', { reason: err.message });
+      }
+      throw err;
+    }
+    return {
+      kind: 'refund',
+      refund: parsed.news,
+      dedupeKey: parsed.dedupeKey,
+      outTradeNo: parsed.paymentRequestId ?? '',
+      status: 'paid',
+      raw: parsed.raw,
+      ...(parsed.paymentId !== undefined ? { channelTradeNo: parsed.paymentId } : {}),
     };
   }
 

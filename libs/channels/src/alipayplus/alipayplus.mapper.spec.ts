@@ -6,10 +6,14 @@ import {
   fromWireAmount,
   headerOf,
   isoWithOffset,
+  isRefundNotifyBody,
   mapInquiry,
+  mapInquiryRefund,
+  mapRefundAnswer,
   notifyDedupeKey,
   parseIsoTime,
   parsePaymentNotify,
+  parseRefundNotify,
   readRedirectUrl,
   resolveAlipayPlusPayType,
   toWireAmount,
@@ -279,4 +283,82 @@ describe('clientResultNextStep: a client result never marks an order paid', () =
       expect(clientResultNextStep(code)).toBeUndefined();
     },
   );
+});
+
+describe('refund mapping (PROTOCOLS-REFUNDS-BILLS.md §3.11–§3.13)', () => {
+  const r = (resultStatus: string, resultCode: string): Record<string, unknown> => ({
+    result: { resultStatus, resultCode, resultMessage: 'x' },
+  });
+
+  it('refund: S = success with refundId/refundTime (offset without a colon); F = failed; U and no result = pending', () => {
+    expect(mapRefundAnswer({ ...r('S', 'SUCCESS'), refundId: 'RID', refundTime: '2019-08-27T14:12:27+0800' })).toEqual({
+      kind: 'snapshot',
+      snapshot: {
+        status: 'success',
+        raw: 'S/SUCCESS',
+        channelRefundNo: 'RID',
+        finishedAt: new Date('2019-08-27T06:12:27Z'),
+      },
+    });
+    expect(mapRefundAnswer(r('F', 'REFUND_AMOUNT_EXCEED'))).toEqual({
+      kind: 'snapshot',
+      snapshot: { status: 'failed', failureCode: 'REFUND_AMOUNT_EXCEED', raw: 'F/REFUND_AMOUNT_EXCEED' },
+    });
+    expect(mapRefundAnswer(r('U', 'UNKNOWN_EXCEPTION'))).toMatchObject({ snapshot: { status: 'pending' } });
+    expect(mapRefundAnswer({})).toMatchObject({ snapshot: { status: 'pending', raw: 'no result' } });
+    expect(mapRefundAnswer(r('X', 'NEW'))).toMatchObject({ snapshot: { status: 'pending' } });
+    expect(mapRefundAnswer(r('F', 'INVALID_SIGNATURE')).kind).toBe('error');
+  });
+
+  it('inquiryRefund: REFUND_NOT_EXIST = not_found; refundStatus SUCCESS/FAIL/other; other F and U are errors', () => {
+    expect(mapInquiryRefund(r('F', 'REFUND_NOT_EXIST'))).toMatchObject({ snapshot: { status: 'not_found' } });
+    expect(mapInquiryRefund(r('U', 'UNKNOWN_EXCEPTION')).kind).toBe('error');
+    expect(mapInquiryRefund(r('F', 'PARAM_ILLEGAL')).kind).toBe('error');
+    expect(
+      mapInquiryRefund({
+        ...r('S', 'SUCCESS'),
+        refundStatus: 'SUCCESS',
+        refundAmount: { currency: 'USD', value: '100' },
+      }),
+    ).toMatchObject({ snapshot: { status: 'success', amount: { minor: 100, currency: 'USD' } } });
+    expect(
+      mapInquiryRefund({ ...r('S', 'SUCCESS'), refundStatus: 'FAIL', refundFailReason: 'NO_MONEY' }),
+    ).toMatchObject({
+      snapshot: { status: 'failed', failureCode: 'NO_MONEY' },
+    });
+    expect(mapInquiryRefund({ ...r('S', 'SUCCESS'), refundStatus: 'CANCELLED_MAYBE' })).toMatchObject({
+      snapshot: { status: 'pending', raw: 'CANCELLED_MAYBE' },
+    });
+  });
+
+  it('notifyRefund: recognised by notifyType or a refund id without paymentResult; parsed strictly', () => {
+    expect(isRefundNotifyBody({ notifyType: 'REFUND_RESULT' })).toBe(true);
+    expect(isRefundNotifyBody({ refundRequestId: 'R1', refundStatus: 'SUCCESS' })).toBe(true);
+    expect(isRefundNotifyBody({ paymentRequestId: 'P', paymentResult: { resultStatus: 'S' } })).toBe(false);
+    const ok = parseRefundNotify({
+      notifyType: 'REFUND_RESULT',
+      refundStatus: 'FAIL',
+      refundRequestId: 'R1',
+      refundId: 'W1',
+      refundFailReason: 'REFUND_WINDOW_EXCEED',
+      refundAmount: { currency: 'USD', value: '100' },
+    });
+    expect(ok.news).toEqual({
+      refundId: 'R1',
+      status: 'failed',
+      failureCode: 'REFUND_WINDOW_EXCEED',
+      channelRefundNo: 'W1',
+      amount: { minor: 100, currency: 'USD' },
+    });
+    expect(ok.dedupeKey).toBe('refund:W1:FAIL');
+    expect(() => parseRefundNotify({ refundRequestId: 'R1', refundStatus: 'WHATEVER' })).toThrow('refundStatus');
+    expect(() => parseRefundNotify({ refundStatus: 'SUCCESS' })).toThrow('refundRequestId');
+    expect(() =>
+      parseRefundNotify({
+        refundRequestId: 'R1',
+        refundStatus: 'SUCCESS',
+        refundAmount: { currency: 'USD', value: '1.5' },
+      }),
+    ).toThrow('refundAmount');
+  });
 });

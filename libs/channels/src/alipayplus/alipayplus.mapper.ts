@@ -1,5 +1,5 @@
 import { currencyExponent, isSupportedCurrency, parseMinorString, type Money } from '#common';
-import type { ChannelPaymentStatus, NotifyReply } from '../channel.interface.js';
+import type { ChannelPaymentStatus, ChannelRefundSnapshot, NotifyReply, RefundNews } from '../channel.interface.js';
 
 /**
  * Wire mapping of Alipay+ mini-program payment (shared/design/PROTOCOLS.md §3). Pure functions, no I/O.
@@ -24,6 +24,8 @@ export const ALIPAYPLUS_PATHS = {
   pay: '/v2/payments/pay',
   inquiryPayment: '/v1/payments/inquiryPayment',
   cancel: '/v1/payments/cancel',
+  refund: '/v2/payments/refund',
+  inquiryRefund: '/v2/payments/inquiryRefund',
 } as const;
 
 export const DEFAULT_PRODUCT_CODE = 'CASHIER_PAYMENT';
@@ -333,6 +335,155 @@ export function alipayPlusNotifyReply(outcome: 'accepted' | 'rejected'): NotifyR
     status: outcome === 'accepted' ? 200 : 500,
     contentType: 'application/json',
     body: JSON.stringify({ result }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// refund / inquiryRefund / notifyRefund (PROTOCOLS-REFUNDS-BILLS.md §3.11–§3.13)
+
+/**
+ * F result codes of refund that are not a refusal of the refund but a broken configuration (the
+ * request was not even considered): they throw, so the refund stays pending until the setup is fixed.
+ */
+const REFUND_CONFIG_FAULTS: ReadonlySet<string> = new Set([
+  'INVALID_SIGNATURE',
+  'ACCESS_DENIED',
+  'INVALID_CLIENT',
+  'INVALID_CLIENT_STATUS',
+  'KEY_NOT_FOUND',
+  'INVALID_API',
+]);
+
+export type RefundAnswer =
+  | { readonly kind: 'snapshot'; readonly snapshot: ChannelRefundSnapshot }
+  | { readonly kind: 'error'; readonly result: AlipayPlusResult | undefined };
+
+/**
+ * §3.11: S = done (the merchant was debited; refundId, refundTime); F = failed with the resultCode (a
+ * new refundRequestId is needed for a new attempt), except configuration faults, which are errors;
+ * U, no result or anything else = pending, never failed (retry with the same refundRequestId, or inquire).
+ */
+export function mapRefundAnswer(body: Json): RefundAnswer {
+  const result = readResult(body['result']);
+  const refundId = str(body, 'refundId');
+  const common = refundId !== undefined && refundId !== '' ? { channelRefundNo: refundId } : {};
+  if (result?.resultStatus === 'S') {
+    const finishedAt = parseIsoTime(body['refundTime']);
+    const amount = fromWireAmount(body['refundAmount']);
+    return {
+      kind: 'snapshot',
+      snapshot: {
+        status: 'success',
+        raw: `S/${result.resultCode}`,
+        ...common,
+        ...(amount ? { amount } : {}),
+        ...(finishedAt ? { finishedAt } : {}),
+      },
+    };
+  }
+  if (result?.resultStatus === 'F') {
+    if (REFUND_CONFIG_FAULTS.has(result.resultCode)) return { kind: 'error', result };
+    const failureCode = result.resultCode || 'UNKNOWN';
+    return { kind: 'snapshot', snapshot: { status: 'failed', failureCode, raw: `F/${failureCode}` } };
+  }
+  const raw = result ? `${result.resultStatus}/${result.resultCode}` : 'no result';
+  return { kind: 'snapshot', snapshot: { status: 'pending', raw, ...common } };
+}
+
+/**
+ * §3.12: `result` is the call; F/REFUND_NOT_EXIST = not_found (the refund never landed: sending it
+ * again with the same refundRequestId is safe); any other F or U is an error. With S, `refundStatus`
+ * SUCCESS = success, FAIL = failed (failureCode refundFailReason), anything else (PROCESSING, PENDING,
+ * something new) = pending.
+ */
+export function mapInquiryRefund(body: Json): RefundAnswer {
+  const result = readResult(body['result']);
+  if (result?.resultStatus === 'F' && result.resultCode === 'REFUND_NOT_EXIST') {
+    return { kind: 'snapshot', snapshot: { status: 'not_found', raw: 'REFUND_NOT_EXIST' } };
+  }
+  if (result?.resultStatus !== 'S') return { kind: 'error', result };
+  const refundStatus = str(body, 'refundStatus') ?? 'UNKNOWN';
+  const refundId = str(body, 'refundId');
+  const amount = fromWireAmount(body['refundAmount']);
+  const finishedAt = refundStatus === 'SUCCESS' ? parseIsoTime(body['refundTime']) : undefined;
+  const common = {
+    raw: refundStatus,
+    ...(refundId !== undefined && refundId !== '' ? { channelRefundNo: refundId } : {}),
+    ...(amount ? { amount } : {}),
+  };
+  switch (refundStatus) {
+    case 'SUCCESS':
+      return { kind: 'snapshot', snapshot: { status: 'success', ...common, ...(finishedAt ? { finishedAt } : {}) } };
+    case 'FAIL':
+      return {
+        kind: 'snapshot',
+        snapshot: { status: 'failed', failureCode: str(body, 'refundFailReason') || 'FAIL', ...common },
+      };
+    default:
+      return { kind: 'snapshot', snapshot: { status: 'pending', ...common } };
+  }
+}
+
+/** A notifyRefund body (Antom `notifyType=REFUND_RESULT`, or a body naming a refund and no payment result). */
+export function isRefundNotifyBody(body: Json): boolean {
+  if (body['notifyType'] === 'REFUND_RESULT') return true;
+  return body['refundRequestId'] !== undefined && body['paymentResult'] === undefined;
+}
+
+export interface ParsedRefundNotify {
+  readonly news: RefundNews;
+  readonly paymentRequestId?: string;
+  readonly paymentId?: string;
+  readonly dedupeKey: string;
+  readonly raw: string;
+}
+
+/**
+ * §3.13: refundStatus SUCCESS = success, FAIL = failed (refundFailReason or result.resultCode as the
+ * code), PROCESSING (one wallet sends it) = pending; refundAmount must be well formed when present.
+ */
+export function parseRefundNotify(body: Json): ParsedRefundNotify {
+  const refundId = str(body, 'refundRequestId');
+  if (refundId === undefined || refundId === '') throw new NotifyBodyError('no refundRequestId');
+  const refundStatus = str(body, 'refundStatus') ?? '';
+  let status: RefundNews['status'];
+  switch (refundStatus) {
+    case 'SUCCESS':
+      status = 'success';
+      break;
+    case 'FAIL':
+      status = 'failed';
+      break;
+    case 'PROCESSING':
+      status = 'pending';
+      break;
+    default:
+      throw new NotifyBodyError('unknown refundStatus');
+  }
+  let amount: Money | undefined;
+  if (body['refundAmount'] !== undefined) {
+    amount = fromWireAmount(body['refundAmount']);
+    if (!amount) throw new NotifyBodyError('malformed refundAmount');
+  }
+  const channelRefundNo = str(body, 'refundId');
+  const finishedAt = status === 'success' ? parseIsoTime(body['refundTime']) : undefined;
+  const failureCode =
+    status === 'failed' ? str(body, 'refundFailReason') || readResult(body['result'])?.resultCode || 'FAIL' : undefined;
+  const paymentRequestId = str(body, 'paymentRequestId');
+  const paymentId = str(body, 'paymentId');
+  return {
+    news: {
+      refundId,
+      status,
+      ...(amount ? { amount } : {}),
+      ...(channelRefundNo ? { channelRefundNo } : {}),
+      ...(finishedAt ? { finishedAt } : {}),
+      ...(failureCode ? { failureCode } : {}),
+    },
+    ...(paymentRequestId ? { paymentRequestId } : {}),
+    ...(paymentId ? { paymentId } : {}),
+    dedupeKey: `refund:${channelRefundNo || `req:${refundId}`}:${refundStatus}`,
+    raw: `refund ${refundStatus}`,
   };
 }
 

@@ -473,6 +473,7 @@ describe('WechatPayChannel.verifyNotify and notifyReply', () => {
     const fields = { ...base, coupon_count: '1', coupon_fee_0: '0', coupon_id_0: 'c1' };
     const v = await channel().verifyNotify(raw(signedXml(fields)));
     expect(v).toEqual({
+      kind: 'payment',
       dedupeKey: '4200000000000000000000000001',
       outTradeNo: 'D20240501120000123456',
       channelTradeNo: '4200000000000000000000000001',

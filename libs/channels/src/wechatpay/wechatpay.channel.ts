@@ -1,28 +1,41 @@
 import { randomBytes } from 'node:crypto';
+import { Agent } from 'node:https';
 import { Clock, PayError, Secret, SystemClock, gmt8Compact } from '#common';
 import type {
   AttemptInput,
   AttemptRef,
   ChannelPayInfo,
+  ChannelRefundSnapshot,
   ChannelTradeSnapshot,
   CloseOutcome,
   NotifyReply,
   PaymentChannel,
   RawNotify,
+  RefundInput,
+  RefundNews,
   VerifiedNotify,
 } from '../channel.interface.js';
-import { channelPost } from '../http.js';
+import { channelPost, channelPostTls } from '../http.js';
 import {
   WECHAT_PAY_TYPES,
   businessError,
   cutCodePoints,
+  isRefundRefusal,
+  mapRefundStatus,
   mapTradeState,
   moneyOfFee,
   parseGmt8Compact,
   resolveWechatPayType,
   type WechatPayType,
 } from './wechatpay.mapper.js';
-import { jsapiPaySign, signTypeOfSign, verifyWechatSign, wechatSign, type WechatSignType } from './wechatpay.signer.js';
+import {
+  decryptRefundReqInfo,
+  jsapiPaySign,
+  signTypeOfSign,
+  verifyWechatSign,
+  wechatSign,
+  type WechatSignType,
+} from './wechatpay.signer.js';
 import { buildWechatXml, parseWechatXml } from './wechatpay.xml.js';
 
 /** Validated configuration of one WeChat Pay (API v2) instance; built by WechatPayProvider. */
@@ -37,9 +50,15 @@ export interface WechatPaySettings {
   readonly baseUrl: string;
   /** closeorder is refused this long after an order is created (WECHAT_MIN_CLOSE_AGE_MS at WeChat). */
   readonly minCloseAgeMs: number;
-  /** Client certificate for refunds (§2.8); accepted and kept, not used yet. */
-  readonly pfx?: Secret;
-  readonly pfxPath?: string;
+  /** Where /secapi/ (mutual TLS) calls go; https. Default: baseUrl. */
+  readonly secapiBaseUrl: string;
+  /** The merchant client certificate for secapi/pay/refund (§2.8), already checked to open. */
+  readonly clientCert?: {
+    readonly pfx: Buffer;
+    readonly passphrase: Secret;
+    /** PEM of a CA trusted for the API host instead of the system CAs (sandbox). */
+    readonly caCert?: string;
+  };
 }
 
 /**
@@ -79,6 +98,8 @@ export class WechatPayChannel implements PaymentChannel {
   readonly fullName: string;
   readonly title: string;
   readonly notifyKey: string;
+  /** One mutual-TLS agent per instance, built once from the client certificate (undefined without one). */
+  private readonly secapiAgent: Agent | undefined;
 
   constructor(
     private readonly settings: WechatPaySettings,
@@ -87,6 +108,20 @@ export class WechatPayChannel implements PaymentChannel {
     this.fullName = settings.fullName;
     this.title = settings.title;
     this.notifyKey = `${settings.appId}|${settings.mchId}`;
+    const cert = settings.clientCert;
+    this.secapiAgent = cert
+      ? new Agent({
+          pfx: cert.pfx,
+          passphrase: cert.passphrase.reveal(),
+          keepAlive: true,
+          ...(cert.caCert !== undefined ? { ca: cert.caCert } : {}),
+        })
+      : undefined;
+  }
+
+  /** Whether this instance can refund (it has a client certificate). */
+  get canRefund(): boolean {
+    return this.secapiAgent !== undefined;
   }
 
   resolvePayType(payType: string): string | undefined {
@@ -236,6 +271,97 @@ export class WechatPayChannel implements PaymentChannel {
     }
   }
 
+  /**
+   * secapi/pay/refund over mutual TLS (§2.8), out_refund_no = refundId. result_code=SUCCESS only means
+   * accepted: one refundquery follows at once ('success' if it already says so, else 'pending'; a failing
+   * query leaves it 'pending'). A definite refusal (isRefundRefusal) is 'failed' with the err_code;
+   * anything else throws and is retried with the same out_refund_no.
+   */
+  async refund(input: RefundInput): Promise<ChannelRefundSnapshot> {
+    if (!this.secapiAgent) {
+      throw new PayError('CHANNEL_ERROR', 'WeChat Pay refunds need the client certificate (config pfx or pfxPath)', {
+        channel: 'wechatpay',
+        api: 'refund',
+        instance: this.fullName,
+      });
+    }
+    if (input.amount.currency !== 'CNY' || input.payment.amount.currency !== 'CNY') {
+      throw invalid('WeChat Pay refunds CNY only');
+    }
+    if (!Number.isSafeInteger(input.amount.minor) || input.amount.minor <= 0) {
+      throw invalid('the refund amount must be a positive number of fen');
+    }
+    const res = await this.call(
+      '/secapi/pay/refund',
+      {
+        appid: this.settings.appId,
+        mch_id: this.settings.mchId,
+        ...(input.payment.channelTradeNo
+          ? { transaction_id: input.payment.channelTradeNo }
+          : { out_trade_no: input.payment.outTradeNo }),
+        out_refund_no: input.refundId,
+        total_fee: String(input.payment.amount.minor),
+        refund_fee: String(input.amount.minor),
+        refund_fee_type: 'CNY',
+        refund_desc: input.reason ? cutCodePoints(input.reason, 80) : undefined,
+        notify_url: input.notifyUrl,
+      },
+      this.secapiAgent,
+    );
+    if (res['result_code'] !== 'SUCCESS') {
+      const errCode = res['err_code'];
+      if (isRefundRefusal(errCode)) return { status: 'failed', failureCode: errCode as string, raw: errCode };
+      throw businessError('refund', res);
+    }
+    if ((res['out_refund_no'] ?? input.refundId) !== input.refundId) {
+      throw this.badAnswer('refund', 'out_refund_no differs from the request');
+    }
+    const refundId = res['refund_id'];
+    let queried: ChannelRefundSnapshot | undefined;
+    try {
+      queried = await this.queryRefund(input);
+    } catch {
+      queried = undefined;
+    }
+    if (queried && queried.status !== 'not_found') return queried;
+    return { status: 'pending', raw: 'accepted', ...(refundId ? { channelRefundNo: refundId } : {}) };
+  }
+
+  /**
+   * pay/refundquery by out_refund_no (§2.12, no certificate): our refund is the index N whose
+   * out_refund_no_N is our refundId; refund_status_N through mapRefundStatus. REFUNDNOTEXIST = not_found.
+   */
+  async queryRefund(input: RefundInput): Promise<ChannelRefundSnapshot> {
+    const res = await this.call('/pay/refundquery', {
+      appid: this.settings.appId,
+      mch_id: this.settings.mchId,
+      out_refund_no: input.refundId,
+    });
+    if (res['result_code'] !== 'SUCCESS') {
+      if (res['err_code'] === 'REFUNDNOTEXIST') return { status: 'not_found', raw: 'REFUNDNOTEXIST' };
+      throw businessError('refundquery', res);
+    }
+    const count = Number(res['refund_count'] ?? '0');
+    for (let n = 0; Number.isSafeInteger(count) && n < Math.min(count, 50); n += 1) {
+      if (res[`out_refund_no_${n}`] !== input.refundId) continue;
+      const raw = res[`refund_status_${n}`] ?? '';
+      const status = mapRefundStatus(raw);
+      const amount = moneyOfFee(res[`refund_fee_${n}`], 'CNY');
+      const refundNo = res[`refund_id_${n}`];
+      const successTime = res[`refund_success_time_${n}`];
+      const finishedAt = status === 'success' && successTime ? parseDashedGmt8(successTime) : undefined;
+      return {
+        status,
+        raw,
+        ...(refundNo ? { channelRefundNo: refundNo } : {}),
+        ...(amount ? { amount } : {}),
+        ...(finishedAt ? { finishedAt } : {}),
+        ...(status === 'failed' ? { failureCode: raw } : {}),
+      };
+    }
+    return { status: 'not_found', raw: 'not in refundquery answer' };
+  }
+
   verifyNotify(raw: RawNotify): Promise<VerifiedNotify> {
     try {
       return Promise.resolve(this.checkNotify(raw));
@@ -255,6 +381,7 @@ export class WechatPayChannel implements PaymentChannel {
     if (f['appid'] !== this.settings.appId || f['mch_id'] !== this.settings.mchId) {
       throw invalid('the notification is not meant for this channel instance');
     }
+    if (f['req_info'] !== undefined) return this.refundNews(f['req_info']);
     const sign = f['sign'] ?? '';
     const detected = signTypeOfSign(sign);
     if (detected !== this.settings.signType) throw invalid('the notification signature is invalid');
@@ -286,6 +413,7 @@ export class WechatPayChannel implements PaymentChannel {
       if (!amount) throw invalid('the notification has no amount');
     }
     return {
+      kind: 'payment',
       dedupeKey: transactionId ?? `${outTradeNo}|${resultCode}`,
       outTradeNo,
       status: resultCode === 'SUCCESS' ? 'paid' : 'failed',
@@ -293,6 +421,49 @@ export class WechatPayChannel implements PaymentChannel {
       ...(transactionId ? { channelTradeNo: transactionId } : {}),
       ...(amount ? { amount } : {}),
       ...(resultCode === 'SUCCESS' && paidAt ? { paidAt } : {}),
+    };
+  }
+
+  /**
+   * A refund notify (§2.13): no sign; `req_info` decrypts (AES-256-ECB, key = hex MD5 of the API key)
+   * to a `<root>` document, parsed as strictly as any WeChat XML. Only a message encrypted under our API
+   * key decrypts to well-formed XML with the fields below, which is WeChat's own authentication of it.
+   */
+  private refundNews(reqInfo: string): VerifiedNotify {
+    const text = decryptRefundReqInfo(reqInfo, this.settings.apiKey.reveal());
+    if (text === undefined) throw invalid('the refund notification does not decrypt');
+    const r = parseWechatXml(text, 'root');
+    const refundId = r['out_refund_no'];
+    const outTradeNo = r['out_trade_no'];
+    const refundStatus = r['refund_status'];
+    if (!refundId || !outTradeNo || !refundStatus) throw invalid('the refund notification lacks its refund fields');
+    const status = mapRefundStatus(refundStatus);
+    const amount = moneyOfFee(r['refund_fee'], 'CNY');
+    if (r['refund_fee'] !== undefined && amount === undefined)
+      throw invalid('the refund notification amount is invalid');
+    const successTime = r['success_time'];
+    const finishedAt = status === 'success' && successTime ? parseDashedGmt8(successTime) : undefined;
+    if (status === 'success' && successTime && !finishedAt) throw invalid('the refund notification time is invalid');
+    const refundNo = r['refund_id'];
+    const transactionId = r['transaction_id'];
+    const total = moneyOfFee(r['total_fee'], 'CNY');
+    const news: RefundNews = {
+      refundId,
+      status,
+      ...(amount ? { amount } : {}),
+      ...(refundNo ? { channelRefundNo: refundNo } : {}),
+      ...(finishedAt ? { finishedAt } : {}),
+      ...(status === 'failed' ? { failureCode: refundStatus } : {}),
+    };
+    return {
+      kind: 'refund',
+      refund: news,
+      dedupeKey: `refund:${refundNo ?? refundId}:${refundStatus}`,
+      outTradeNo,
+      status: 'paid',
+      raw: `refund ${refundStatus}`,
+      ...(transactionId ? { channelTradeNo: transactionId } : {}),
+      ...(total ? { amount: total } : {}),
     };
   }
 
@@ -320,7 +491,11 @@ export class WechatPayChannel implements PaymentChannel {
   }
 
   /** POSTs a signed request and returns the verified answer (return_code=SUCCESS, sign checked). */
-  private async call(path: string, fields: Record<string, string | undefined>): Promise<Record<string, string>> {
+  private async call(
+    path: string,
+    fields: Record<string, string | undefined>,
+    tlsAgent?: Agent,
+  ): Promise<Record<string, string>> {
     const api = path.slice(path.lastIndexOf('/') + 1);
     const signType = this.settings.signType;
     const request: Record<string, string | undefined> = {
@@ -329,9 +504,11 @@ export class WechatPayChannel implements PaymentChannel {
       ...(signType === 'HMAC-SHA256' ? { sign_type: signType } : {}),
     };
     request['sign'] = wechatSign(request, this.settings.apiKey.reveal(), signType);
-    const answer = await channelPost(`${this.settings.baseUrl}${path}`, buildWechatXml(request), {
-      'content-type': 'text/xml; charset=utf-8',
-    });
+    const xml = buildWechatXml(request);
+    const headers = { 'content-type': 'text/xml; charset=utf-8' };
+    const answer = tlsAgent
+      ? await channelPostTls(`${this.settings.secapiBaseUrl}${path}`, xml, headers, tlsAgent)
+      : await channelPost(`${this.settings.baseUrl}${path}`, xml, headers);
     if (answer.status !== 200) {
       throw new PayError('CHANNEL_ERROR', 'WeChat Pay answered with an error', {
         channel: 'wechatpay',
@@ -376,4 +553,10 @@ export class WechatPayChannel implements PaymentChannel {
       ...extra,
     });
   }
+}
+
+/** `yyyy-MM-dd HH:mm:ss` in GMT+8 (refund success_time, §2.12/§2.13); undefined unless a real instant. */
+function parseDashedGmt8(text: string): Date | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/.exec(text);
+  return m ? parseGmt8Compact(m.slice(1).join('')) : undefined;
 }

@@ -1,5 +1,5 @@
 import { PayError, isSupportedCurrency, parseMinorString, type Money } from '#common';
-import type { ChannelPaymentStatus } from '../channel.interface.js';
+import type { ChannelPaymentStatus, ChannelRefundStatus } from '../channel.interface.js';
 
 /**
  * Wire mapping for WeChat Pay API v2 (PROTOCOLS.md §2.3–§2.9): pure functions from provider words to our
@@ -103,4 +103,46 @@ export function businessError(api: string, fields: Readonly<Record<string, strin
     errCode,
     errCodeDes: fields['err_code_des'],
   });
+}
+
+/**
+ * secapi/pay/refund err_codes that are a definite refusal of THIS refund (§2.8): 'failed' with the code.
+ * NOTENOUGH (merchant balance), TRADE_OVERDUE (over a year old), USER_ACCOUNT_ABNORMAL, ORDERNOTEXIST,
+ * INVALID_TRANSACTIONID, PARAM_ERROR, INVALID_REQUEST (e.g. the same out_refund_no with another amount)
+ * and ERROR (WeChat's "refund business error", e.g. more than is left to refund). Everything else —
+ * SYSTEMERROR, BIZERR_NEED_RETRY, FREQUENCY_LIMITED, INVALID_REQ_TOO_MUCH, configuration codes
+ * (SIGNERROR, NOAUTH, APPID_NOT_EXIST…) and unknown codes — throws, and the refund is retried with the
+ * same out_refund_no ("同一退款单号多次请求只退一笔").
+ */
+const REFUND_REFUSALS: ReadonlySet<string> = new Set([
+  'NOTENOUGH',
+  'TRADE_OVERDUE',
+  'USER_ACCOUNT_ABNORMAL',
+  'ORDERNOTEXIST',
+  'INVALID_TRANSACTIONID',
+  'PARAM_ERROR',
+  'INVALID_REQUEST',
+  'ERROR',
+]);
+
+export function isRefundRefusal(errCode: string | undefined): boolean {
+  return errCode !== undefined && REFUND_REFUSALS.has(errCode);
+}
+
+/**
+ * refund_status of refundquery and the refund notify (PROTOCOLS-REFUNDS-BILLS.md §2.12, §2.13) to our set:
+ * SUCCESS = success; REFUNDCLOSE = failed; PROCESSING = pending; CHANGE (退款异常: the bank refused the
+ * card; the merchant finishes it by hand in the merchant platform, after which it is SUCCESS) = pending,
+ * never failed, so that no second refund is made while the first can still land; anything unknown =
+ * pending (never guessed final).
+ */
+export function mapRefundStatus(refundStatus: string | undefined): Exclude<ChannelRefundStatus, 'not_found'> {
+  switch (refundStatus ?? '') {
+    case 'SUCCESS':
+      return 'success';
+    case 'REFUNDCLOSE':
+      return 'failed';
+    default:
+      return 'pending';
+  }
 }

@@ -1,3 +1,6 @@
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { Clock, ConfigError, Secret, SystemClock } from '#common';
 import type { ChannelInstanceConfig, ChannelProvider, NotifyReply, RawNotify } from '../channel.interface.js';
 import {
@@ -13,8 +16,14 @@ export const WECHATPAY_DEFAULT_BASE_URL = 'https://api.mch.weixin.qq.com';
 
 /**
  * Builds WeChat Pay (API v2) instances from `pays/<folder>` configs (API.md §2): `appId`, `mchId`,
- * `apiKey` (32 characters), optional `signType` (`MD5` default, or `HMAC-SHA256`), `baseUrl`,
- * `pfx`/`pfxPath`. A ConfigError names the instance and the field, never the value.
+ * `apiKey` (32 characters), optional `signType` (`MD5` default, or `HMAC-SHA256`), `baseUrl`, and for
+ * refunds the merchant client certificate (`apiclient_cert.p12`): `pfx` (base64 PKCS#12) or `pfxPath`
+ * (a file path; relative paths are resolved by the pays/ loader), `pfxPassword` (default: the mch_id,
+ * as WeChat issues it), optional `secapiBaseUrl` (where /secapi/ calls go, default `baseUrl`; https
+ * only) and `caCert` (PEM of a CA to trust for the API host instead of the system CAs: the sandbox uses
+ * it). The certificate is opened at start-up: a file that does not open is a ConfigError naming the
+ * instance and the field. An instance without a certificate starts; its refunds throw a clear error.
+ * A ConfigError names the instance and the field, never the value.
  */
 export class WechatPayProvider implements ChannelProvider {
   readonly type = 'pays.WechatPayType' as const;
@@ -80,8 +89,21 @@ export function parseWechatPaySettings(instance: ChannelInstanceConfig): WechatP
   } catch {
     throw new ConfigError(`${where('baseUrl')} must be an absolute http(s) URL without query or credentials`);
   }
-  const pfx = str('pfx', false);
-  const pfxPath = str('pfxPath', false);
+  const clientCert = parseClientCert(instance, str, mchId);
+  const secapiRaw = str('secapiBaseUrl', false);
+  let secapiBaseUrl = baseUrl;
+  if (secapiRaw !== undefined) {
+    try {
+      const u = new URL(secapiRaw);
+      if (u.protocol !== 'https:' || u.search || u.hash || u.username || u.password) throw new Error('bad');
+      secapiBaseUrl = u.toString().replace(/\/+$/, '');
+    } catch {
+      throw new ConfigError(`${where('secapiBaseUrl')} must be an absolute https URL without query or credentials`);
+    }
+  }
+  if (clientCert && !secapiBaseUrl.startsWith('https:')) {
+    throw new ConfigError(`${where('secapiBaseUrl')} must be https: the client certificate is only sent over TLS`);
+  }
   // WeChat's own closeorder rule is 5 minutes; only a simulator may be configured with less.
   const minCloseRaw = instance.config['minCloseAgeSeconds'];
   if (
@@ -99,7 +121,63 @@ export function parseWechatPaySettings(instance: ChannelInstanceConfig): WechatP
     signType: signTypeRaw,
     baseUrl,
     minCloseAgeMs: minCloseRaw === undefined ? WECHAT_MIN_CLOSE_AGE_MS : minCloseRaw * 1000,
-    ...(pfx !== undefined ? { pfx: new Secret(pfx) } : {}),
-    ...(pfxPath !== undefined ? { pfxPath } : {}),
+    secapiBaseUrl,
+    ...(clientCert ? { clientCert } : {}),
   };
+}
+
+/**
+ * Reads and opens the client certificate (pfx | pfxPath, pfxPassword defaulting to mch_id) and the
+ * optional caCert. Opening it here turns a wrong password or a broken file into a start-up error.
+ */
+function parseClientCert(
+  instance: ChannelInstanceConfig,
+  str: (field: string, required: boolean) => string | undefined,
+  mchId: string,
+): WechatPaySettings['clientCert'] {
+  const where = (field: string): string => `${instance.fullName}: config.${field}`;
+  const pfxText = str('pfx', false);
+  const pfxPath = str('pfxPath', false);
+  const caCert = str('caCert', false);
+  if (caCert !== undefined) {
+    try {
+      new X509Certificate(caCert);
+    } catch {
+      throw new ConfigError(`${where('caCert')} is not a PEM certificate`);
+    }
+  }
+  if (pfxText !== undefined && pfxPath !== undefined) {
+    throw new ConfigError(`${instance.fullName}: give config.pfx or config.pfxPath, not both`);
+  }
+  let pfx: Buffer | undefined;
+  let field = 'pfx';
+  if (pfxText !== undefined) {
+    const compact = pfxText.replace(/\s+/g, '');
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) throw new ConfigError(`${where('pfx')} must be base64 (PKCS#12)`);
+    pfx = Buffer.from(compact, 'base64');
+  } else if (pfxPath !== undefined) {
+    field = 'pfxPath';
+    try {
+      pfx = readFileSync(pfxPath);
+    } catch {
+      throw new ConfigError(`${where('pfxPath')} cannot be read`);
+    }
+  }
+  if (pfx === undefined) {
+    if (str('pfxPassword', false) !== undefined) {
+      throw new ConfigError(`${where('pfxPassword')} is set but there is no config.pfx or config.pfxPath`);
+    }
+    return undefined;
+  }
+  const passphrase = str('pfxPassword', false) ?? mchId;
+  try {
+    createSecureContext({ pfx, passphrase });
+  } catch {
+    throw new ConfigError(
+      `${where(field)} does not open as PKCS#12 with config.pfxPassword (default: the mch_id): wrong password, ` +
+        'not a PKCS#12 file, or a legacy RC2-encrypted file (re-export it: openssl pkcs12 -legacy -in old.p12 -nodes | ' +
+        'openssl pkcs12 -export -out new.p12)',
+    );
+  }
+  return { pfx, passphrase: new Secret(passphrase), ...(caCert !== undefined ? { caCert } : {}) };
 }

@@ -1,8 +1,10 @@
+import { createCipheriv, createHash } from 'node:crypto';
 import fc from 'fast-check';
 // wechatpay-axios-plugin is CommonJS: under ESM its module.exports is the default export.
 import wechatpay from 'wechatpay-axios-plugin';
 import {
   constantTimeEqual,
+  decryptRefundReqInfo,
   jsapiPaySign,
   signTypeOfSign,
   verifyWechatSign,
@@ -143,5 +145,30 @@ describe('wechatSign agrees with wechatpay-axios-plugin Hash.sign (independent p
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('decryptRefundReqInfo (refund notify req_info, PROTOCOLS-REFUNDS-BILLS.md §2.13)', () => {
+  // The decrypted example of WxJava's WxPayRefundNotifyResultTest, encrypted here with node:crypto as the
+  // fact sheet describes it (AES-256-ECB, PKCS#7, key = lower-case hex MD5 of the API key).
+  const apiKey = '192006250b4c09247ec02edce69f6a2d';
+  const root =
+    '<root><out_refund_no><![CDATA[R4001312001201707262674894706_4]]></out_refund_no>' +
+    '<out_trade_no><![CDATA[201707260201501501005710775]]></out_trade_no>' +
+    '<refund_fee><![CDATA[15]]></refund_fee><refund_status><![CDATA[SUCCESS]]></refund_status>' +
+    '<success_time><![CDATA[2017-07-26 02:45:49]]></success_time><total_fee><![CDATA[100]]></total_fee></root>';
+  const keyHex = createHash('md5').update(apiKey).digest('hex');
+  const cipher = createCipheriv('aes-256-ecb', Buffer.from(keyHex, 'ascii'), null);
+  const reqInfo = Buffer.concat([cipher.update(root, 'utf8'), cipher.final()]).toString('base64');
+
+  it('decrypts to the <root> document', () => {
+    expect(keyHex).toMatch(/^[0-9a-f]{32}$/); // the key is the 32 ASCII bytes of the lower-case hex
+    expect(decryptRefundReqInfo(reqInfo, apiKey)).toBe(root);
+  });
+
+  it('refuses another key, a truncated block and non-base64 without throwing', () => {
+    expect(decryptRefundReqInfo(reqInfo, 'Z'.repeat(32))).not.toBe(root);
+    expect(decryptRefundReqInfo(reqInfo.slice(0, 20), apiKey)).toBeUndefined();
+    expect(decryptRefundReqInfo('***', apiKey)).toBeUndefined();
   });
 });

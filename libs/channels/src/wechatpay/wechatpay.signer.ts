@@ -1,4 +1,4 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createDecipheriv, createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 /**
  * WeChat Pay API v2 signatures (PROTOCOLS.md §2.2): MD5 or HMAC-SHA256 over the sorted `k=v` string of
@@ -98,4 +98,24 @@ export function jsapiPaySign(params: JsapiSignFields, apiKey: string): string {
     apiKey,
     params.signType,
   );
+}
+
+/**
+ * Decrypts a refund notify's `req_info` (PROTOCOLS.md §2.8, PROTOCOLS-REFUNDS-BILLS.md §2.13): base64,
+ * AES-256-ECB with PKCS#7 padding, key = the 32 ASCII bytes of lower-case hex MD5(API key). Returns the
+ * `<root>` XML text; undefined when it does not decrypt (wrong key, bad padding, not base64). ECB has no
+ * authentication of its own: the caller must parse the result strictly and check its fields.
+ */
+export function decryptRefundReqInfo(reqInfo: string, apiKey: string): string | undefined {
+  const compact = reqInfo.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) return undefined;
+  const data = Buffer.from(compact, 'base64');
+  if (data.length === 0 || data.length % 16 !== 0) return undefined;
+  const key = Buffer.from(createHash('md5').update(apiKey, 'utf8').digest('hex').toLowerCase(), 'ascii');
+  try {
+    const decipher = createDecipheriv('aes-256-ecb', key, null);
+    return Buffer.concat([decipher.update(data), decipher.final()]).toString('utf8');
+  } catch {
+    return undefined;
+  }
 }

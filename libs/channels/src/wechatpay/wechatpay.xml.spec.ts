@@ -147,7 +147,7 @@ describe('the linear pre-scan (issue 9 item 7)', () => {
   function steps(body: string): number {
     const meter = { steps: 0 };
     try {
-      checkShape(body, meter);
+      checkShape(body, 'xml', meter);
     } catch {
       // refused: the count up to the refusal is the work done
     }

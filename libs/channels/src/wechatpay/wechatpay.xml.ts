@@ -46,7 +46,13 @@ export const WECHAT_XML_MAX_MARKUP = 1024;
  * processing instruction but a leading `<?xml …?>`, every CDATA section closed, and at most
  * WECHAT_XML_MAX_MARKUP tags and sections. `meter.steps` counts the tokens looked at (tests bound it).
  */
-export function checkShape(text: string, meter: { steps: number } = { steps: 0 }): void {
+export function checkShape(
+  text: string,
+  rootName: 'xml' | 'root' = 'xml',
+  meter: { steps: number } = { steps: 0 },
+): void {
+  const open = `<${rootName}`;
+  const close = `</${rootName}>`;
   let roots = 0;
   let closed = false;
   let markup = 0;
@@ -59,23 +65,23 @@ export function checkShape(text: string, meter: { steps: number } = { steps: 0 }
     markup += 1;
     if (markup > WECHAT_XML_MAX_MARKUP) throw refuse('too many elements');
     if (text.startsWith('<![CDATA[', lt)) {
-      const close = text.indexOf(']]>', lt + 9);
-      if (close < 0) throw refuse('unterminated CDATA section');
-      pos = close + 3;
+      const end = text.indexOf(']]>', lt + 9);
+      if (end < 0) throw refuse('unterminated CDATA section');
+      pos = end + 3;
       continue;
     }
     const next = text[lt + 1];
     if (next === '!') throw refuse('comments, DTD and declarations are not accepted');
     if (next === '?') {
       if (lt !== 0 || !text.startsWith('<?xml', lt)) throw refuse('processing instruction');
-      const close = text.indexOf('?>', lt + 2);
-      if (close < 0) throw refuse('unterminated XML declaration');
-      pos = close + 2;
+      const end = text.indexOf('?>', lt + 2);
+      if (end < 0) throw refuse('unterminated XML declaration');
+      pos = end + 2;
       continue;
     }
-    if (text.startsWith('<xml', lt) && /[\s/>]/.test(text[lt + 4] ?? '')) roots += 1;
-    if (text.startsWith('</xml>', lt)) {
-      const rest = lt + '</xml>'.length;
+    if (text.startsWith(open, lt) && /[\s/>]/.test(text[lt + open.length] ?? '')) roots += 1;
+    if (text.startsWith(close, lt)) {
+      const rest = lt + close.length;
       if (text.slice(rest).trim() !== '') throw refuse('content after the root element');
       closed = true;
       pos = n;
@@ -83,8 +89,8 @@ export function checkShape(text: string, meter: { steps: number } = { steps: 0 }
     }
     pos = lt + 1;
   }
-  if (roots !== 1) throw refuse('the document must have exactly one <xml> element');
-  if (!closed) throw refuse('the <xml> element is not closed');
+  if (roots !== 1) throw refuse(`the document must have exactly one <${rootName}> element`);
+  if (!closed) throw refuse(`the <${rootName}> element is not closed`);
 }
 
 function runXml2js(text: string): unknown {
@@ -117,19 +123,20 @@ function runXml2js(text: string): unknown {
 }
 
 /**
- * Parses a WeChat Pay v2 XML body into a prototype-less `field -> string` record. Throws
+ * Parses a WeChat Pay v2 XML body (or, with rootName 'root', a decrypted refund-notify req_info, §2.13)
+ * into a prototype-less `field -> string` record. Throws
  * PayError('INVALID_PARAMS') on: a comment, DOCTYPE, ENTITY or other `<!` declaration, an unclosed CDATA section, more than 64 KiB, invalid
  * UTF-8, malformed XML, a root other than `<xml>`, attributes, nested or repeated elements, mixed
  * content, and the keys `__proto__`, `constructor` and `prototype`.
  */
-export function parseWechatXml(body: Buffer | string): Record<string, string> {
+export function parseWechatXml(body: Buffer | string, rootName: 'xml' | 'root' = 'xml'): Record<string, string> {
   const text = decode(body);
-  checkShape(text);
+  checkShape(text, rootName);
   const parsed = runXml2js(text);
   if (parsed === null || typeof parsed !== 'object') throw refuse('empty document');
   const top = Object.keys(parsed);
-  if (top.length !== 1 || top[0] !== 'xml') throw refuse('the root element must be <xml>');
-  const root: unknown = (parsed as Record<string, unknown>)['xml'];
+  if (top.length !== 1 || top[0] !== rootName) throw refuse(`the root element must be <${rootName}>`);
+  const root: unknown = (parsed as Record<string, unknown>)[rootName];
   const out = Object.create(null) as Record<string, string>;
   if (root === '') return out; // <xml></xml>
   if (root === null || typeof root !== 'object' || Array.isArray(root)) throw refuse('the root must hold elements');

@@ -24,9 +24,29 @@ import type { ChannelInstanceConfig } from '#channels';
  *   GET  /cashier/<out_trade_no>     the cashier page (opening it = scanning the QR)
  *   POST /cashier/<no>/pay           the buyer pays
  *   POST /cashier/<no>/abandon       the buyer walks away (the trade keeps waiting until it times out)
+ *
+ * Refunds (PROTOCOLS-REFUNDS-BILLS.md §1.12, §4): alipay.trade.refund is idempotent on out_request_no
+ * (a repeat with the same amount answers fund_change=N with the same totals; another amount
+ * ACQ.DISCORDANT_REPEAT_REQUEST), refuses more than the trade has left with ACQ.REFUND_AMT_NOT_EQUAL_TOTAL,
+ * finishes at once (fund_change=Y) or after `setRefundDelayMs` (fund_change=N, REFUND_PROCESSING in the
+ * query meanwhile; REFUND_PROCESSING is what async-refund products answer), and then notifies the
+ * trade's notify_url (cumulative refund_fee, gmt_refund with milliseconds, out_biz_no; TRADE_CLOSED with
+ * gmt_close once fully refunded, unless `setNotifyOnFullRefund(false)`). `failNextRefund` refuses the
+ * next refund with a definite sub_code (test hook).
  */
 
 export type AlipaySimTradeStatus = 'WAIT_BUYER_PAY' | 'TRADE_SUCCESS' | 'TRADE_CLOSED' | 'TRADE_FINISHED';
+
+export interface AlipaySimRefund {
+  readonly outRequestNo: string;
+  /** As received, e.g. "5.00". */
+  readonly refundAmount: string;
+  readonly amountFen: bigint;
+  readonly reason: string | undefined;
+  readonly requestedAt: Date;
+  status: 'REFUND_PROCESSING' | 'REFUND_SUCCESS';
+  finishedAt: Date | undefined;
+}
 
 export interface AlipaySimTrade {
   readonly outTradeNo: string;
@@ -52,6 +72,8 @@ export interface AlipaySimTrade {
   gmtClose: Date | undefined;
   abandoned: boolean;
   buyerId: string | undefined;
+  /** Refunds in the order they were asked for (pending ones count against what is refundable). */
+  refunds: AlipaySimRefund[];
 }
 
 export interface AlipayNotifyAttempt {
@@ -96,6 +118,8 @@ const METHOD = {
   query: 'alipay.trade.query',
   close: 'alipay.trade.close',
   cancel: 'alipay.trade.cancel',
+  refund: 'alipay.trade.refund',
+  refundQuery: 'alipay.trade.fastpay.refund.query',
 } as const;
 
 const PRODUCT_CODE: Readonly<Record<string, string>> = {
@@ -233,6 +257,8 @@ export class AlipaySimulator {
   #latencyMs = 0;
   #dropNotifies = false;
   #closed = false;
+  #refundDelayMs = 0;
+  #notifyOnFullRefund = true;
 
   constructor(options: AlipaySimulatorOptions) {
     if (process.env['NODE_ENV'] === 'production') {
@@ -285,7 +311,22 @@ export class AlipaySimulator {
     const trade = this.#trades.get(outTradeNo);
     if (!trade) return undefined;
     this.#expire(trade);
-    return { ...trade };
+    return { ...trade, refunds: trade.refunds.map((r) => ({ ...r })) };
+  }
+
+  /** Refunds finish this long after they are accepted (0, the default: at once, fund_change=Y). */
+  setRefundDelayMs(ms: number): void {
+    this.#refundDelayMs = Math.max(0, ms);
+  }
+
+  /** Test hook: the next alipay.trade.refund is refused with this definite sub_code (code 40004). */
+  failNextRefund(subCode = 'ACQ.SELLER_BALANCE_NOT_ENOUGH', subMsg = '卖家余额不足'): void {
+    this.failNext(METHOD.refund, '40004', subCode, subMsg);
+  }
+
+  /** Whether the TRADE_CLOSED notify of a full refund is sent (the sources conflict, §1.12); default true. */
+  setNotifyOnFullRefund(send: boolean): void {
+    this.#notifyOnFullRefund = send;
   }
 
   /** While down, every gateway call is answered 503. */
@@ -425,6 +466,10 @@ export class AlipaySimulator {
           return this.#respond(res, responseKey, this.#close(biz));
         case METHOD.cancel:
           return this.#respond(res, responseKey, this.#cancel(biz));
+        case METHOD.refund:
+          return this.#respond(res, responseKey, this.#refund(biz));
+        case METHOD.refundQuery:
+          return this.#respond(res, responseKey, this.#refundQuery(biz));
         case METHOD.pagePay:
         case METHOD.wapPay: {
           const trade = this.#pagePay(m, params, biz);
@@ -564,6 +609,7 @@ export class AlipaySimulator {
       gmtClose: undefined,
       abandoned: false,
       buyerId: undefined,
+      refunds: [],
     };
   }
 
@@ -676,6 +722,149 @@ export class AlipaySimulator {
     };
   }
 
+  // ---------------------------------------------------------------- refunds
+
+  #refund(biz: Record<string, unknown>): Node {
+    const trade = this.#visible(biz);
+    const text = (k: string): string | undefined => (typeof biz[k] === 'string' ? biz[k] : undefined);
+    const refundAmount = text('refund_amount');
+    const fen = refundAmount === undefined ? undefined : parseYuan(refundAmount);
+    if (refundAmount === undefined || fen === undefined) {
+      throw bad('ACQ.INVALID_PARAMETER', 'refund_amount must be yuan with at most 2 decimals');
+    }
+    const outRequestNo = text('out_request_no') ?? trade.outTradeNo;
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(outRequestNo)) throw bad('ACQ.INVALID_PARAMETER', 'out_request_no is malformed');
+    const prior = trade.refunds.find((r) => r.outRequestNo === outRequestNo);
+    if (prior) {
+      // Same out_request_no: the same refund, never a second one (§4); another amount is refused.
+      if (prior.amountFen !== fen) throw bad('ACQ.DISCORDANT_REPEAT_REQUEST', '请求信息不一致');
+      return this.#refundAnswer(trade, prior, 'N');
+    }
+    switch (trade.status) {
+      case 'WAIT_BUYER_PAY':
+        throw bad('ACQ.TRADE_STATUS_ERROR', '交易状态不合法');
+      case 'TRADE_FINISHED':
+        throw bad('ACQ.TRADE_HAS_FINISHED', '交易已完结');
+      case 'TRADE_CLOSED':
+        throw bad('ACQ.TRADE_HAS_CLOSE', '交易已经关闭');
+      case 'TRADE_SUCCESS':
+        break;
+    }
+    if (text('out_request_no') === undefined && fen !== trade.totalFen) {
+      throw bad('ACQ.INVALID_PARAMETER', 'out_request_no is required for a partial refund');
+    }
+    const committed = trade.refunds.reduce((sum, r) => sum + r.amountFen, 0n);
+    if (committed + fen > trade.totalFen) throw bad('ACQ.REFUND_AMT_NOT_EQUAL_TOTAL', '退款金额超限');
+    const refund: AlipaySimRefund = {
+      outRequestNo,
+      refundAmount,
+      amountFen: fen,
+      reason: text('refund_reason'),
+      requestedAt: this.#now(),
+      status: 'REFUND_PROCESSING',
+      finishedAt: undefined,
+    };
+    trade.refunds.push(refund);
+    if (this.#refundDelayMs === 0) {
+      this.#finishRefund(trade, refund);
+      return this.#refundAnswer(trade, refund, 'Y');
+    }
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      this.#finishRefund(trade, refund);
+    }, this.#refundDelayMs);
+    timer.unref();
+    this.#timers.add(timer);
+    return this.#refundAnswer(trade, refund, 'N');
+  }
+
+  #refundedFen(trade: AlipaySimTrade): bigint {
+    return trade.refunds.reduce((sum, r) => (r.status === 'REFUND_SUCCESS' ? sum + r.amountFen : sum), 0n);
+  }
+
+  #refundAnswer(trade: AlipaySimTrade, refund: AlipaySimRefund, fundChange: 'Y' | 'N'): Node {
+    const node: Node = {
+      code: '10000',
+      msg: 'Success',
+      trade_no: trade.tradeNo ?? '',
+      out_trade_no: trade.outTradeNo,
+      buyer_logon_id: 'sim***@example.com',
+      fund_change: fundChange,
+      refund_fee: fenToYuan(this.#refundedFen(trade)),
+      buyer_user_id: trade.buyerId ?? '',
+    };
+    if (fundChange === 'Y' && refund.finishedAt) {
+      node['gmt_refund_pay'] = gmt8(refund.finishedAt);
+      node['send_back_fee'] = refund.refundAmount;
+    }
+    return node;
+  }
+
+  /** The refund is done: money back, the trade closed once fully refunded, and the notify (§1.12). */
+  #finishRefund(trade: AlipaySimTrade, refund: AlipaySimRefund): void {
+    if (this.#closed || refund.status === 'REFUND_SUCCESS') return;
+    const now = this.#now();
+    refund.status = 'REFUND_SUCCESS';
+    refund.finishedAt = now;
+    const full = this.#refundedFen(trade) === trade.totalFen;
+    if (full) {
+      trade.status = 'TRADE_CLOSED';
+      trade.gmtClose = now;
+    }
+    if (this.#dropNotifies || !trade.notifyUrl || (full && !this.#notifyOnFullRefund)) return;
+    const yuan = fenToYuan(trade.totalFen);
+    const ms = String(now.getTime() % 1000).padStart(3, '0');
+    const fields: Record<string, string> = {
+      notify_time: gmt8(now),
+      notify_type: 'trade_status_sync',
+      notify_id: `${gmt8(now).replace(/\D/g, '')}${randomUUID().replace(/-/g, '')}`,
+      app_id: this.appId,
+      auth_app_id: this.appId,
+      charset: 'utf-8',
+      version: '1.0',
+      trade_no: trade.tradeNo ?? '',
+      out_trade_no: trade.outTradeNo,
+      out_biz_no: refund.outRequestNo,
+      buyer_id: trade.buyerId ?? '',
+      buyer_logon_id: 'sim***@example.com',
+      seller_id: this.sellerId,
+      seller_email: 'sandbox-seller@example.com',
+      trade_status: trade.status,
+      total_amount: trade.totalAmount,
+      receipt_amount: yuan,
+      invoice_amount: yuan,
+      buyer_pay_amount: yuan,
+      point_amount: '0.00',
+      refund_fee: fenToYuan(this.#refundedFen(trade)),
+      send_back_fee: refund.refundAmount,
+      subject: trade.subject,
+      gmt_create: gmt8(trade.createdAt),
+      gmt_payment: gmt8(trade.gmtPayment ?? trade.createdAt),
+      gmt_refund: `${gmt8(now)}.${ms}`,
+      ...(full ? { gmt_close: gmt8(now) } : {}),
+    };
+    for (const [k, v] of Object.entries(fields)) if (v === '') delete fields[k];
+    const body = this.signNotifyBody(fields);
+    void this.#deliver(trade, trade.notifyUrl, body, fields['notify_id'] as string, `${trade.status} refund`, 1);
+  }
+
+  #refundQuery(biz: Record<string, unknown>): Node {
+    const trade = this.#visible(biz);
+    const outRequestNo = typeof biz['out_request_no'] === 'string' ? biz['out_request_no'] : trade.outTradeNo;
+    const refund = trade.refunds.find((r) => r.outRequestNo === outRequestNo);
+    const node: Node = { code: '10000', msg: 'Success', trade_no: trade.tradeNo ?? '', out_trade_no: trade.outTradeNo };
+    // A refund Alipay never got: code 10000 without refund_amount/refund_status (§1.7).
+    if (!refund) return node;
+    node['out_request_no'] = refund.outRequestNo;
+    node['total_amount'] = trade.totalAmount;
+    node['refund_amount'] = refund.refundAmount;
+    node['refund_status'] = refund.status;
+    if (refund.reason) node['refund_reason'] = refund.reason;
+    const options = Array.isArray(biz['query_options']) ? (biz['query_options'] as unknown[]) : [];
+    if (refund.finishedAt && options.includes('gmt_refund_pay')) node['gmt_refund_pay'] = gmt8(refund.finishedAt);
+    return node;
+  }
+
   /** WAIT_BUYER_PAY past its expiry → TRADE_CLOSED (§1.11). */
   #expire(trade: AlipaySimTrade): void {
     if (trade.status === 'WAIT_BUYER_PAY' && trade.expiresAt && this.#now() >= trade.expiresAt) {
@@ -716,7 +905,7 @@ export class AlipaySimulator {
       `<dt>Amount</dt><dd id="amount">¥${escapeHtml(trade.totalAmount)}</dd>` +
       `<dt>Order</dt><dd id="out-trade-no">${escapeHtml(trade.outTradeNo)}</dd>` +
       `<dt>Status</dt><dd id="trade-status">${escapeHtml(trade.status)}</dd></dl>` +
-      `<img id="qr" alt="${escapeHtml(ownUrl)}" src="${escapeHtml(qr)}" />${buttons}`;
+      `<img id="qr" alt="${escapeHtml(ownUrl)}" src="${escapeHtml(qr)}" />${buttons}${refundList(trade.refunds)}`;
     this.#html(res, 200, page('Alipay sandbox cashier', body));
   }
 
@@ -861,6 +1050,18 @@ export class AlipaySimulator {
     this.#inflight.add(run);
     return run.finally(() => this.#inflight.delete(run));
   }
+}
+
+function refundList(refunds: readonly AlipaySimRefund[]): string {
+  if (refunds.length === 0) return '';
+  const items = refunds
+    .map(
+      (r) =>
+        `<li class="refund"><code>${escapeHtml(r.outRequestNo)}</code> ¥${escapeHtml(r.refundAmount)} ` +
+        `<span class="refund-status">${escapeHtml(r.status)}</span></li>`,
+    )
+    .join('');
+  return `<h2>Refunds</h2><ul id="refunds">${items}</ul>`;
 }
 
 function page(title: string, body: string): string {

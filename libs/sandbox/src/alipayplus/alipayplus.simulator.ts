@@ -35,6 +35,19 @@ import { formatMinor, isSupportedCurrency } from '#common';
  * - "Abandon" on the cashier fails the payment (`F`/`USER_CANCELLED`) and notifies it, so tests can
  *   drive the failure path;
  * - notifyPayment is retried on `notifyRetryDelaysMs` until the reply's `result.resultStatus` is `S`.
+ *
+ * Refunds (PROTOCOLS-REFUNDS-BILLS.md §3.11–§3.13, checklist §4), at `/v2/payments/refund` and
+ * `/v2/payments/inquiryRefund` (v1 too):
+ * - idempotent on refundRequestId: the same parameters give the same answer, others
+ *   `F/REPEAT_REQ_INCONSISTENT`; the sum of refunds may not pass the payment (`F/REFUND_AMOUNT_EXCEED`);
+ *   an unknown payment is `F/ORDER_NOT_EXIST`, an unpaid one `F/ORDER_STATUS_INVALID`, another currency
+ *   `F/CURRENCY_NOT_SUPPORT`;
+ * - a refund finishes at once (`S`) or, after `setRefundDelayMs`, answers `U/REFUND_IN_PROCESS` and shows
+ *   PROCESSING in inquiryRefund until it is SUCCESS (the choice of U for an async wallet is ours);
+ * - notifyRefund (Antom's `notifyType=REFUND_RESULT`, signed like notifyPayment) goes to the request's
+ *   `refundNotifyUrl` once the refund is final; retried until the reply is `S`;
+ * - test hooks: `failNextRefund(code)` refuses the next refund with F/code; `unknownNextRefund()` answers
+ *   the next one `U/UNKNOWN_EXCEPTION` WITHOUT taking it (inquiryRefund then says REFUND_NOT_EXIST).
  */
 
 export type AlipayPlusSimPaymentStatus = 'PROCESSING' | 'SUCCESS' | 'FAIL' | 'CANCELLED';
@@ -100,6 +113,30 @@ export interface AlipayPlusSimulatorOptions {
 const DEFAULT_RETRY_DELAYS_MS = [1000, 2000, 5000, 10000, 30000] as const;
 const NOTIFY_TIMEOUT_MS = 5000;
 
+export interface AlipayPlusSimRefund {
+  readonly refundId: string;
+  readonly refundRequestId: string;
+  readonly amount: AlipayPlusSimAmount;
+  readonly reason?: string;
+  readonly notifyUrl?: string;
+  readonly createdAt: Date;
+  status: 'PROCESSING' | 'SUCCESS' | 'FAIL';
+  finishedAt?: Date;
+}
+
+export interface AlipayPlusRefundNotifyLogEntry {
+  readonly refundRequestId: string;
+  readonly attempt: number;
+  readonly url: string;
+  readonly refundStatus: string;
+  readonly outcome: 'acknowledged' | 'not_acknowledged' | 'error' | 'dropped';
+}
+
+interface MutableRefund extends AlipayPlusSimRefund {
+  readonly fingerprint: string;
+  readonly paymentRequestId: string;
+}
+
 interface MutablePayment {
   paymentId: string;
   paymentRequestId: string;
@@ -120,6 +157,7 @@ interface MutablePayment {
   notifyAcknowledged: boolean;
   /** Bumped on every outcome change, so that stale retry timers stop. */
   notifyGeneration: number;
+  refunds: MutableRefund[];
 }
 
 interface Grant {
@@ -152,6 +190,10 @@ export class AlipayPlusSimulator {
   readonly #customers = new Set<string>();
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #notifyLog: AlipayPlusNotifyLogEntry[] = [];
+  readonly #refundNotifyLog: AlipayPlusRefundNotifyLogEntry[] = [];
+  readonly #refundsByRequestId = new Map<string, MutableRefund>();
+  #refundDelayMs = 0;
+  readonly #refundFaults: { readonly status: 'F' | 'U'; readonly code: string }[] = [];
   #down = false;
   #latencyMs = 0;
   #dropNotifies = false;
@@ -262,6 +304,30 @@ export class AlipayPlusSimulator {
     }
   }
 
+  /** Refunds finish this long after they are taken (0, the default: at once, `S`). */
+  setRefundDelayMs(ms: number): void {
+    this.#refundDelayMs = Math.max(0, ms);
+  }
+
+  /** Test hook: the next refund is refused `F/<code>` (nothing refunded). */
+  failNextRefund(code = 'PROCESS_FAIL'): void {
+    this.#refundFaults.push({ status: 'F', code });
+  }
+
+  /** Test hook: the next refund is answered `U/UNKNOWN_EXCEPTION` and never taken (like a lost request). */
+  unknownNextRefund(): void {
+    this.#refundFaults.push({ status: 'U', code: 'UNKNOWN_EXCEPTION' });
+  }
+
+  /** Copies of a payment's refunds, oldest first. */
+  refundsOf(paymentRequestId: string): AlipayPlusSimRefund[] {
+    return (this.#payments.get(paymentRequestId)?.refunds ?? []).map(refundSnapshot);
+  }
+
+  get refundNotifyLog(): readonly AlipayPlusRefundNotifyLogEntry[] {
+    return this.#refundNotifyLog;
+  }
+
   /** Stops all pending notify retries. */
   close(): void {
     this.#closed = true;
@@ -293,9 +359,10 @@ export class AlipayPlusSimulator {
       res.end(JSON.stringify({ authCode }));
       return;
     }
-    const api = /^\/v[12]\/(authorizations\/applyToken|payments\/pay|payments\/inquiryPayment|payments\/cancel)$/.exec(
-      path,
-    );
+    const api =
+      /^\/v[12]\/(authorizations\/applyToken|payments\/pay|payments\/inquiryPayment|payments\/cancel|payments\/refund|payments\/inquiryRefund)$/.exec(
+        path,
+      );
     if (!api) {
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
       res.end('not found');
@@ -338,6 +405,10 @@ export class AlipayPlusSimulator {
         return this.#inquiry(payload, v2);
       case 'payments/cancel':
         return this.#cancel(payload);
+      case 'payments/refund':
+        return this.#refund(payload);
+      case 'payments/inquiryRefund':
+        return this.#inquiryRefund(payload);
       default:
         return fail('PARAM_ILLEGAL', 'unknown API');
     }
@@ -451,6 +522,7 @@ export class AlipayPlusSimulator {
       answer,
       notifyAcknowledged: false,
       notifyGeneration: 0,
+      refunds: [],
     };
     this.#payments.set(paymentRequestId, p);
     this.#byPaymentId.set(paymentId, p);
@@ -509,6 +581,178 @@ export class AlipayPlusSimulator {
       'ORDER_STATUS_INVALID',
       p.status === 'SUCCESS' ? 'the payment is already paid' : 'the payment has failed',
     );
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // refund / inquiryRefund / notifyRefund
+
+  #refund(req: Json): Answer {
+    const refundRequestId = req['refundRequestId'];
+    if (typeof refundRequestId !== 'string' || !/^[\x21-\x7e]{1,64}$/.test(refundRequestId)) {
+      return fail('PARAM_ILLEGAL', 'refundRequestId is missing or too long');
+    }
+    const amount = wireAmount(req['refundAmount']);
+    if (!amount) return fail('PARAM_ILLEGAL', 'refundAmount must be {currency, value: "<minor units>"}');
+    const notifyUrl = typeof req['refundNotifyUrl'] === 'string' ? req['refundNotifyUrl'] : undefined;
+    if (notifyUrl !== undefined && (!/^https?:\/\//.test(notifyUrl) || notifyUrl.length > 1024)) {
+      return fail('PARAM_ILLEGAL', 'refundNotifyUrl is invalid');
+    }
+    const reason = typeof req['refundReason'] === 'string' ? req['refundReason'] : undefined;
+    const p = this.#find(req);
+    const fingerprint = JSON.stringify([p?.paymentRequestId ?? null, amount.currency, amount.value]);
+    const prior = this.#refundsByRequestId.get(refundRequestId);
+    if (prior) {
+      if (prior.fingerprint !== fingerprint) {
+        return fail('REPEAT_REQ_INCONSISTENT', 'the same refundRequestId was used with other parameters');
+      }
+      return this.#refundAnswer(prior);
+    }
+    const fault = this.#refundFaults.shift();
+    if (fault) {
+      return {
+        status: 200,
+        body: {
+          result: { resultCode: fault.code, resultStatus: fault.status, resultMessage: 'injected by the sandbox' },
+        },
+      };
+    }
+    if (!p) return fail('ORDER_NOT_EXIST', 'no such payment');
+    this.#expire(p);
+    if (p.status !== 'SUCCESS') return fail('ORDER_STATUS_INVALID', 'the payment is not paid');
+    if (amount.currency !== p.amount.currency)
+      return fail('CURRENCY_NOT_SUPPORT', 'the currency differs from the payment');
+    const taken = p.refunds.reduce((sum, r) => (r.status === 'FAIL' ? sum : sum + BigInt(r.amount.value)), 0n);
+    if (taken + BigInt(amount.value) > BigInt(p.amount.value)) {
+      return fail('REFUND_AMOUNT_EXCEED', 'the refunds would exceed the paid amount');
+    }
+    const now = this.#now();
+    const refund: MutableRefund = {
+      refundId: `${compactTime(now)}R${randomInt(0, 1e9).toString().padStart(9, '0')}${randomInt(0, 1e3).toString().padStart(3, '0')}`,
+      refundRequestId,
+      paymentRequestId: p.paymentRequestId,
+      amount,
+      ...(reason !== undefined ? { reason } : {}),
+      ...(notifyUrl !== undefined ? { notifyUrl } : {}),
+      createdAt: now,
+      status: 'PROCESSING',
+      fingerprint,
+    };
+    p.refunds.push(refund);
+    this.#refundsByRequestId.set(refundRequestId, refund);
+    if (this.#refundDelayMs === 0) {
+      this.#finishRefund(refund);
+    } else {
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        this.#finishRefund(refund);
+      }, this.#refundDelayMs);
+      timer.unref();
+      this.#timers.add(timer);
+    }
+    return this.#refundAnswer(refund);
+  }
+
+  #refundAnswer(r: MutableRefund): Answer {
+    const common: Json = {
+      refundId: r.refundId,
+      refundRequestId: r.refundRequestId,
+      paymentRequestId: r.paymentRequestId,
+      refundAmount: r.amount,
+    };
+    if (r.status === 'PROCESSING') {
+      return {
+        status: 200,
+        body: {
+          result: { resultCode: 'REFUND_IN_PROCESS', resultStatus: 'U', resultMessage: 'refund in process' },
+          ...common,
+        },
+      };
+    }
+    return ok({ ...common, refundTime: isoWithOffset(r.finishedAt ?? r.createdAt) });
+  }
+
+  #finishRefund(r: MutableRefund): void {
+    if (this.#closed || r.status !== 'PROCESSING') return;
+    r.status = 'SUCCESS';
+    r.finishedAt = this.#now();
+    if (r.notifyUrl !== undefined) void this.#deliverRefund(r, r.notifyUrl, 1);
+  }
+
+  #inquiryRefund(req: Json): Answer {
+    const byId =
+      typeof req['refundId'] === 'string'
+        ? [...this.#refundsByRequestId.values()].find((r) => r.refundId === req['refundId'])
+        : undefined;
+    const r =
+      req['refundId'] !== undefined
+        ? byId // refundId wins when both are given (§3.12)
+        : typeof req['refundRequestId'] === 'string'
+          ? this.#refundsByRequestId.get(req['refundRequestId'])
+          : undefined;
+    if (!r) return fail('REFUND_NOT_EXIST', 'refund not yet accepted or does not exist');
+    return ok({
+      refundId: r.refundId,
+      refundRequestId: r.refundRequestId,
+      refundAmount: r.amount,
+      ...(r.reason !== undefined ? { refundReason: r.reason } : {}),
+      refundStatus: r.status,
+      ...(r.finishedAt ? { refundTime: isoWithOffset(r.finishedAt) } : {}),
+    });
+  }
+
+  async #deliverRefund(r: MutableRefund, notifyUrl: string, attempt: number): Promise<void> {
+    if (this.#closed) return;
+    const base = { refundRequestId: r.refundRequestId, attempt, url: notifyUrl, refundStatus: r.status } as const;
+    let outcome: AlipayPlusRefundNotifyLogEntry['outcome'];
+    if (this.#dropNotifies) {
+      outcome = 'dropped';
+    } else {
+      const body = JSON.stringify({
+        notifyType: 'REFUND_RESULT',
+        result: { resultCode: 'SUCCESS', resultStatus: 'S', resultMessage: 'success' },
+        refundStatus: r.status,
+        refundRequestId: r.refundRequestId,
+        refundId: r.refundId,
+        paymentRequestId: r.paymentRequestId,
+        refundAmount: r.amount,
+        ...(r.finishedAt ? { refundTime: isoWithOffset(r.finishedAt) } : {}),
+      });
+      const url = new URL(notifyUrl);
+      const time = isoWithOffset(this.#now());
+      try {
+        const res = await fetch(url, {
+          method: 'POST',
+          body,
+          headers: {
+            'Content-Type': 'application/json; charset=UTF-8',
+            'Client-Id': this.#clientId,
+            'Request-Time': time,
+            Signature: this.#signature('POST', `${url.pathname}${url.search}`, time, Buffer.from(body, 'utf8')),
+          },
+          signal: AbortSignal.timeout(NOTIFY_TIMEOUT_MS),
+        });
+        const text = await res.text();
+        let replyStatus: unknown;
+        try {
+          replyStatus = asJson(asJson(JSON.parse(text))?.['result'])?.['resultStatus'];
+        } catch {
+          replyStatus = undefined;
+        }
+        outcome = replyStatus === 'S' ? 'acknowledged' : 'not_acknowledged';
+      } catch {
+        outcome = 'error';
+      }
+    }
+    this.#refundNotifyLog.push({ ...base, outcome });
+    if (outcome === 'acknowledged') return;
+    const delay = this.#retryDelays[attempt - 1];
+    if (delay === undefined || this.#closed) return;
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      void this.#deliverRefund(r, notifyUrl, attempt + 1);
+    }, delay);
+    timer.unref();
+    this.#timers.add(timer);
   }
 
   #expire(p: MutablePayment): void {
@@ -575,7 +819,8 @@ export class AlipayPlusSimulator {
       `<dt>Amount</dt><dd class="amount">${escapeHtml(amount)}</dd>` +
       `<dt>Payment</dt><dd>${escapeHtml(p.paymentId)}</dd>` +
       (p.expiresAt ? `<dt>Pay before</dt><dd>${escapeHtml(isoWithOffset(p.expiresAt))}</dd>` : '') +
-      `<dt>Status</dt><dd class="status">${escapeHtml(p.status)}</dd></dl>`;
+      `<dt>Status</dt><dd class="status">${escapeHtml(p.status)}</dd></dl>` +
+      refundList(p.refunds);
     const back =
       p.paymentRedirectUrl && /^https?:\/\//.test(p.paymentRedirectUrl)
         ? `<p><a href="${escapeHtml(p.paymentRedirectUrl)}">Back to the merchant</a></p>`
@@ -827,8 +1072,26 @@ function compactTime(date: Date): string {
 }
 
 function snapshot(p: MutablePayment): AlipayPlusSimPayment {
-  const { fingerprint: _f, answer: _a, notifyGeneration: _g, ...rest } = p;
+  const { fingerprint: _f, answer: _a, notifyGeneration: _g, refunds: _r, ...rest } = p;
   return { ...rest };
+}
+
+function refundSnapshot(r: MutableRefund): AlipayPlusSimRefund {
+  const { fingerprint: _f, paymentRequestId: _p, ...rest } = r;
+  return { ...rest };
+}
+
+function refundList(refunds: readonly MutableRefund[]): string {
+  if (refunds.length === 0) return '';
+  const items = refunds
+    .map(
+      (r) =>
+        `<li class="refund"><code>${escapeHtml(r.refundRequestId)}</code> ` +
+        `${escapeHtml(`${formatMinor(Number(r.amount.value), r.amount.currency)} ${r.amount.currency}`)} ` +
+        `<span class="refund-status">${escapeHtml(r.status)}</span></li>`,
+    )
+    .join('');
+  return `<h2>Refunds</h2><ul id="refunds">${items}</ul>`;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -11,6 +11,7 @@ export interface CashierView {
   readonly state: string;
   /** PNG data URL of the QR code of code_url. */
   readonly qrDataUrl: string;
+  readonly refunds?: readonly { readonly outRefundNo: string; readonly amount: string; readonly status: string }[];
   /** MWEB redirect_url, carried through the forms. */
   readonly redirectUrl?: string;
 }
@@ -42,7 +43,16 @@ export function renderCashierPage(v: CashierView): string {
       `<p class="amount" id="amount">&yen;${escapeHtml(v.amount)}</p>` +
       `<p>Order <code id="out-trade-no">${escapeHtml(v.outTradeNo)}</code> (${escapeHtml(v.tradeType)})</p>` +
       `<img id="qr" alt="QR code" width="200" height="200" src="${escapeHtml(v.qrDataUrl)}">` +
-      forms,
+      forms +
+      (v.refunds && v.refunds.length > 0
+        ? `<h2>Refunds</h2><ul id="refunds">${v.refunds
+            .map(
+              (r) =>
+                `<li class="refund"><code>${escapeHtml(r.outRefundNo)}</code> &yen;${escapeHtml(r.amount)} ` +
+                `<span class="refund-status">${escapeHtml(r.status)}</span></li>`,
+            )
+            .join('')}</ul>`
+        : ''),
   );
 }
 

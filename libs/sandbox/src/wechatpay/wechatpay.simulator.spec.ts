@@ -270,6 +270,7 @@ describe('WechatPaySimulator driven by the real WechatPayChannel', () => {
     const got = receiver.received.filter((x) => x.outTradeNo === a.outTradeNo);
     expect(got.map((x) => x.replied)).toEqual(['rejected', 'accepted']);
     expect(got[1]?.verified).toEqual({
+      kind: 'payment',
       dedupeKey: trade?.transactionId,
       outTradeNo: a.outTradeNo,
       channelTradeNo: trade?.transactionId,

@@ -1,9 +1,19 @@
-import { randomBytes, randomInt } from 'node:crypto';
+import { createCipheriv, createHash, randomBytes, randomInt } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import QRCode from 'qrcode';
 import type { ChannelInstanceConfig } from '#channels';
 import { formatMinor, gmt8Compact } from '#common';
 import { renderCashierPage, renderResultPage } from './wechatpay.cashier.js';
+import {
+  WECHAT_SANDBOX_CA_PEM,
+  WECHAT_SANDBOX_CLIENT_PFX_BASE64,
+  WECHAT_SANDBOX_CLIENT_PFX_PASSWORD,
+  WECHAT_SANDBOX_SERVER_CERT_PEM,
+  WECHAT_SANDBOX_SERVER_KEY_PEM,
+} from './wechatpay.sandbox-certs.js';
 import { simParseXml, simSign, simVerify, simXml, type SimSignType } from './wechatpay.wire.js';
 
 /**
@@ -19,6 +29,20 @@ import { simParseXml, simSign, simVerify, simXml, type SimSignType } from './wec
  * - closing an already closed order: `err_code=ORDERCLOSED`; a paid one: `ORDERPAID`;
  * - unifiedorder again with the same out_trade_no: identical parameters (all but nonce_str and sign)
  *   give the same prepay_id; any difference, `OUT_TRADE_NO_USED`.
+ *
+ * Refunds (PROTOCOLS.md §2.8, PROTOCOLS-REFUNDS-BILLS.md §2.12, §2.13, §4):
+ * - `/secapi/pay/refund` is served only to a request that came over mutual TLS with a client certificate
+ *   issued by the sandbox CA (`createWechatPaySandbox` starts that https listener); over plain HTTP it
+ *   answers `return_code=FAIL`;
+ * - idempotent on out_refund_no (same refund_fee: the same answer, one refund); another refund_fee under
+ *   the same number `INVALID_REQUEST`; more than the trade has left `ERROR` (WeChat's "refund business
+ *   error"; its exact text is UNVERIFIED); total_fee must be the trade's;
+ * - PROCESSING until done: at once, or after `setRefundDelayMs`; then the encrypted refund notify
+ *   (`req_info`, AES-256-ECB under MD5(apiKey), `<root>` body, no sign) to the request's notify_url;
+ * - `/pay/refundquery` by refund_id > out_refund_no > transaction_id > out_trade_no, `_N` fields,
+ *   REFUNDNOTEXIST; orderquery says trade_state=REFUND once a refund exists;
+ * - test hooks: `failNextRefund(errCode)` refuses the next refund (default NOTENOUGH);
+ *   `closeNextRefund()` accepts it and ends it REFUNDCLOSE.
  */
 
 export const WECHAT_SIM_CLOSE_TOO_EARLY_ERR_CODE = 'INVALID_REQUEST';
@@ -48,10 +72,24 @@ export interface WechatSimTrade {
   readonly timeEnd?: string;
 }
 
+export interface WechatSimRefund {
+  readonly outRefundNo: string;
+  readonly refundId: string;
+  /** fen */
+  readonly refundFee: number;
+  readonly notifyUrl?: string;
+  readonly createdAt: Date;
+  status: 'PROCESSING' | 'SUCCESS' | 'REFUNDCLOSE';
+  successTime?: string;
+  /** End REFUNDCLOSE instead of SUCCESS (closeNextRefund). */
+  readonly closes: boolean;
+}
+
 interface TradeRecord extends Omit<WechatSimTrade, 'state' | 'transactionId' | 'timeEnd'> {
   state: WechatSimTradeState;
   transactionId?: string;
   timeEnd?: string;
+  refunds: WechatSimRefund[];
   /** The unifiedorder parameters minus nonce_str and sign, to tell a re-submission from a conflict. */
   readonly params: string;
 }
@@ -98,6 +136,10 @@ export class WechatPaySimulator {
   #latencyMs = 0;
   #dropNotifies = false;
   #closed = false;
+  #refundDelayMs = 0;
+  readonly #refundFaults: { readonly errCode?: string; readonly close?: boolean }[] = [];
+  /** Every refund notify delivery attempt. */
+  readonly refundNotifyLog: { readonly outRefundNo: string; readonly attempt: number; readonly outcome: string }[] = [];
 
   constructor(opts: WechatPaySimulatorOptions) {
     // The sandbox is for tests and demos; it must never stand in for WeChat in production.
@@ -157,6 +199,26 @@ export class WechatPaySimulator {
     return Promise.resolve();
   }
 
+  /** Refunds finish this long after they are accepted (0, the default: at once). */
+  setRefundDelayMs(ms: number): void {
+    this.#refundDelayMs = Math.max(0, ms);
+  }
+
+  /** Test hook: the next refund is refused result_code=FAIL with this err_code (nothing refunded). */
+  failNextRefund(errCode = 'NOTENOUGH'): void {
+    this.#refundFaults.push({ errCode });
+  }
+
+  /** Test hook: the next refund is accepted, then ends REFUNDCLOSE (not refunded). */
+  closeNextRefund(): void {
+    this.#refundFaults.push({ close: true });
+  }
+
+  /** Copies of a trade's refunds, oldest first. */
+  refundsOf(outTradeNo: string): WechatSimRefund[] {
+    return (this.#trades.get(outTradeNo)?.refunds ?? []).map((r) => ({ ...r }));
+  }
+
   /** Stops every timer and in-flight notification. */
   close(): void {
     this.#closed = true;
@@ -190,7 +252,19 @@ export class WechatPaySimulator {
       return;
     }
 
-    const api = /^\/pay\/(unifiedorder|orderquery|closeorder)$/.exec(path)?.[1];
+    if (path === '/secapi/pay/refund') {
+      // Only over the mutual-TLS listener, with a certificate the sandbox CA issued (checked in the handshake).
+      const socket = req.socket as Partial<TLSSocket>;
+      if (socket.encrypted !== true || socket.authorized !== true) {
+        return this.#xml(res, {
+          return_code: 'FAIL',
+          return_msg: '证书错误: this API needs the merchant client certificate',
+        });
+      }
+      if (req.method !== 'POST') return this.#xml(res, { return_code: 'FAIL', return_msg: 'REQUIRE_POST_METHOD' });
+      return this.#api('refund', body, res);
+    }
+    const api = /^\/pay\/(unifiedorder|orderquery|closeorder|refundquery)$/.exec(path)?.[1];
     if (api) {
       if (req.method !== 'POST') return this.#xml(res, { return_code: 'FAIL', return_msg: 'REQUIRE_POST_METHOD' });
       return this.#api(api, body, res);
@@ -246,6 +320,10 @@ export class WechatPaySimulator {
         return this.#unifiedOrder(req, signType, reply, failWith);
       case 'orderquery':
         return this.#orderQuery(req, reply, failWith);
+      case 'refund':
+        return this.#refund(req, reply, failWith);
+      case 'refundquery':
+        return this.#refundQuery(req, reply, failWith);
       default:
         return this.#closeOrder(req, reply, failWith);
     }
@@ -314,6 +392,7 @@ export class WechatPaySimulator {
       ...(expiresAt ? { expiresAt } : {}),
       state: 'NOTPAY',
       params,
+      refunds: [],
     };
     this.#trades.set(outTradeNo, trade);
     reply(this.#orderAnswer(trade));
@@ -345,7 +424,7 @@ export class WechatPaySimulator {
       result_code: 'SUCCESS',
       out_trade_no: t.outTradeNo,
       trade_type: t.tradeType,
-      trade_state: t.state,
+      trade_state: t.state === 'SUCCESS' && t.refunds.length > 0 ? 'REFUND' : t.state,
       trade_state_desc: t.state === 'SUCCESS' ? '支付成功' : t.state === 'CLOSED' ? '订单已关闭' : '订单未支付',
       total_fee: String(t.totalFee),
       fee_type: t.feeType,
@@ -375,6 +454,188 @@ export class WechatPaySimulator {
     reply({ result_code: 'SUCCESS', result_msg: 'OK' });
   }
 
+  // ---- refunds ---------------------------------------------------------------------------------------
+
+  #findTrade(req: Record<string, string>): TradeRecord | undefined {
+    if (req['transaction_id']) return [...this.#trades.values()].find((x) => x.transactionId === req['transaction_id']);
+    return req['out_trade_no'] ? this.#trades.get(req['out_trade_no']) : undefined;
+  }
+
+  #refund(req: Record<string, string>, reply: (f: Fields) => void, failWith: (c: string, d: string) => void): void {
+    const missing = ['out_refund_no', 'total_fee', 'refund_fee'].find((k) => !req[k]);
+    if (missing) return failWith('PARAM_ERROR', `缺少参数${missing}`);
+    const outRefundNo = req['out_refund_no'] ?? '';
+    if (!/^[0-9A-Za-z_\-|*@]{1,64}$/.test(outRefundNo)) return failWith('PARAM_ERROR', 'out_refund_no参数错误');
+    const totalFee = /^[1-9]\d{0,10}$/.test(req['total_fee'] ?? '') ? Number(req['total_fee']) : NaN;
+    const refundFee = /^[1-9]\d{0,10}$/.test(req['refund_fee'] ?? '') ? Number(req['refund_fee']) : NaN;
+    if (Number.isNaN(totalFee) || Number.isNaN(refundFee)) return failWith('PARAM_ERROR', '金额参数错误');
+    if ((req['refund_fee_type'] || 'CNY') !== 'CNY') return failWith('PARAM_ERROR', 'refund_fee_type参数错误');
+    const notifyUrl = req['notify_url'];
+    if (notifyUrl !== undefined && (!isAbsoluteUrl(notifyUrl) || notifyUrl.includes('?'))) {
+      return failWith('PARAM_ERROR', 'notify_url参数错误');
+    }
+    if (!req['transaction_id'] && !req['out_trade_no']) return failWith('PARAM_ERROR', '缺少参数out_trade_no');
+    const t = this.#findTrade(req);
+    if (!t) return failWith(req['transaction_id'] ? 'INVALID_TRANSACTIONID' : 'ORDERNOTEXIST', '订单不存在');
+    const answer = (r: WechatSimRefund): void =>
+      reply({
+        result_code: 'SUCCESS',
+        transaction_id: t.transactionId,
+        out_trade_no: t.outTradeNo,
+        out_refund_no: r.outRefundNo,
+        refund_id: r.refundId,
+        refund_fee: String(r.refundFee),
+        total_fee: String(t.totalFee),
+        cash_fee: String(t.totalFee),
+        cash_refund_fee: String(r.refundFee),
+      });
+    const prior = t.refunds.find((r) => r.outRefundNo === outRefundNo);
+    if (prior) {
+      // "同一退款单号多次请求只退一笔": the same refund, answered again.
+      if (prior.refundFee !== refundFee) return failWith('INVALID_REQUEST', '同一退款单号的退款金额不一致');
+      return answer(prior);
+    }
+    const fault = this.#refundFaults.shift();
+    if (fault?.errCode) return failWith(fault.errCode, 'injected by the sandbox');
+    this.#expire(t);
+    if (t.state !== 'SUCCESS') return failWith('ERROR', '订单未支付或已关闭，不能退款');
+    if (totalFee !== t.totalFee) return failWith('INVALID_REQUEST', '订单金额与原订单不一致');
+    const taken = t.refunds.reduce((sum, r) => (r.status === 'REFUNDCLOSE' ? sum : sum + r.refundFee), 0);
+    if (taken + refundFee > t.totalFee) return failWith('ERROR', '退款金额大于订单剩余可退金额');
+    const now = this.#now();
+    const refund: WechatSimRefund = {
+      outRefundNo,
+      refundId: `5030${gmt8Compact(now).slice(0, 8)}${randomDigits(17)}`,
+      refundFee,
+      ...(notifyUrl ? { notifyUrl } : {}),
+      createdAt: now,
+      status: 'PROCESSING',
+      closes: fault?.close === true,
+    };
+    t.refunds.push(refund);
+    if (this.#refundDelayMs === 0) this.#finishRefund(t, refund);
+    else this.#schedule(() => this.#finishRefund(t, refund), this.#refundDelayMs);
+    answer(refund);
+  }
+
+  #finishRefund(t: TradeRecord, r: WechatSimRefund): void {
+    if (this.#closed || r.status !== 'PROCESSING') return;
+    r.status = r.closes ? 'REFUNDCLOSE' : 'SUCCESS';
+    if (r.status === 'SUCCESS') r.successTime = dashed(gmt8Compact(this.#now()));
+    if (r.notifyUrl) this.#deliverRefund(t, r, r.notifyUrl, 0);
+  }
+
+  #refundQuery(
+    req: Record<string, string>,
+    reply: (f: Fields) => void,
+    failWith: (c: string, d: string) => void,
+  ): void {
+    let t: TradeRecord | undefined;
+    let list: WechatSimRefund[];
+    const byRefund = (pick: (r: WechatSimRefund) => boolean): void => {
+      for (const trade of this.#trades.values()) {
+        const found = trade.refunds.filter(pick);
+        if (found.length > 0) {
+          t = trade;
+          list = found;
+          return;
+        }
+      }
+    };
+    list = [];
+    if (req['refund_id']) byRefund((r) => r.refundId === req['refund_id']);
+    else if (req['out_refund_no']) byRefund((r) => r.outRefundNo === req['out_refund_no']);
+    else if (req['transaction_id'] || req['out_trade_no']) {
+      t = this.#findTrade(req);
+      list = t?.refunds ?? [];
+    } else return failWith('PARAM_ERROR', '缺少参数out_refund_no');
+    if (!t || list.length === 0) return failWith('REFUNDNOTEXIST', '退款订单查询失败');
+    const offset = req['offset'] !== undefined ? Number(req['offset']) : 0;
+    if (!Number.isInteger(offset) || offset < 0 || (offset > 0 && offset >= list.length)) {
+      return failWith('PARAM_ERROR', 'offset参数错误');
+    }
+    const page = list.slice(offset, offset + 10);
+    const fields: Fields = {
+      result_code: 'SUCCESS',
+      transaction_id: t.transactionId,
+      out_trade_no: t.outTradeNo,
+      total_fee: String(t.totalFee),
+      cash_fee: String(t.totalFee),
+      fee_type: 'CNY',
+      refund_count: String(page.length),
+      ...(req['offset'] !== undefined ? { total_refund_count: String(list.length) } : {}),
+    };
+    page.forEach((r, n) => {
+      fields[`out_refund_no_${n}`] = r.outRefundNo;
+      fields[`refund_id_${n}`] = r.refundId;
+      fields[`refund_channel_${n}`] = 'ORIGINAL';
+      fields[`refund_fee_${n}`] = String(r.refundFee);
+      fields[`settlement_refund_fee_${n}`] = String(r.refundFee);
+      fields[`refund_status_${n}`] = r.status;
+      fields[`refund_account_${n}`] = 'REFUND_SOURCE_UNSETTLED_FUNDS';
+      fields[`refund_recv_accout_${n}`] = '支付用户零钱';
+      if (r.successTime) fields[`refund_success_time_${n}`] = r.successTime;
+    });
+    reply(fields);
+  }
+
+  /** The refund notify of §2.13: encrypted req_info, no sign; retried until the SUCCESS XML reply. */
+  #deliverRefund(t: TradeRecord, r: WechatSimRefund, url: string, index: number): void {
+    const attemptOnce = async (): Promise<void> => {
+      if (this.#closed) return;
+      const attempt = index + 1;
+      let outcome: string;
+      if (this.#dropNotifies) {
+        outcome = 'dropped';
+      } else {
+        const inner = rootXml({
+          transaction_id: t.transactionId,
+          out_trade_no: t.outTradeNo,
+          refund_id: r.refundId,
+          out_refund_no: r.outRefundNo,
+          total_fee: String(t.totalFee),
+          settlement_total_fee: String(t.totalFee),
+          refund_fee: String(r.refundFee),
+          settlement_refund_fee: String(r.refundFee),
+          refund_status: r.status,
+          success_time: r.successTime,
+          refund_recv_accout: '支付用户零钱',
+          refund_account: 'REFUND_SOURCE_UNSETTLED_FUNDS',
+          refund_request_source: 'API',
+        });
+        const key = Buffer.from(createHash('md5').update(this.#apiKey).digest('hex'), 'ascii');
+        const cipher = createCipheriv('aes-256-ecb', key, null);
+        const reqInfo = Buffer.concat([cipher.update(inner, 'utf8'), cipher.final()]).toString('base64');
+        const body = simXml({
+          return_code: 'SUCCESS',
+          appid: this.appId,
+          mch_id: this.mchId,
+          nonce_str: randomBytes(16).toString('hex'),
+          req_info: reqInfo,
+        });
+        try {
+          const res = await fetch(url, {
+            method: 'POST',
+            headers: { 'content-type': 'text/xml' },
+            body,
+            signal: AbortSignal.timeout(10_000),
+          });
+          const parsed = await simParseXml(await res.text());
+          outcome = res.status === 200 && parsed?.['return_code'] === 'SUCCESS' ? 'acknowledged' : 'rejected';
+        } catch {
+          outcome = 'error';
+        }
+      }
+      this.refundNotifyLog.push({ outRefundNo: r.outRefundNo, attempt, outcome });
+      const delay = this.#retryDelays[index];
+      if (outcome !== 'acknowledged' && delay !== undefined) {
+        this.#schedule(() => this.#deliverRefund(t, r, url, index + 1), delay);
+      }
+    };
+    if (index === 0) this.#schedule(() => void attemptOnce(), 0);
+    else void attemptOnce();
+  }
+
   async #cashierPage(outTradeNo: string, redirectUrl: string | null, res: ServerResponse): Promise<void> {
     const t = this.#trades.get(outTradeNo);
     if (!t) return this.#html(res, 404, renderResultPage('Not found', 'No such order.'));
@@ -391,6 +652,11 @@ export class WechatPaySimulator {
         amount: formatMinor(t.totalFee, t.feeType),
         tradeType: t.tradeType,
         state: t.state,
+        refunds: t.refunds.map((r) => ({
+          outRefundNo: r.outRefundNo,
+          amount: formatMinor(r.refundFee, 'CNY'),
+          status: r.status,
+        })),
         qrDataUrl,
         ...(redirectUrl && isAbsoluteUrl(redirectUrl) ? { redirectUrl } : {}),
       }),
@@ -574,6 +840,77 @@ export function createWechatPaySandbox(opts: WechatPaySandboxOptions): {
     },
   };
   return { simulator, instance };
+}
+
+export interface WechatPaySecapiListener {
+  /** `https://127.0.0.1:<port>`: where the channel sends /secapi/ calls. */
+  readonly url: string;
+  readonly server: HttpsServer;
+  close(): void;
+}
+
+/**
+ * The simulator plus its mutual-TLS listener for `/secapi/` (PROTOCOLS.md §2.8): an https server on a
+ * loopback port with the sandbox server certificate, that demands a client certificate issued by the
+ * sandbox CA (anything else fails the TLS handshake). The instance config gets the client certificate
+ * the sandbox "issued" (`pfx` base64 PKCS#12, `pfxPassword`), `caCert` (to trust the sandbox server) and
+ * `secapiBaseUrl` (the listener). All of it is sandbox-only fixture material (wechatpay.sandbox-certs.ts).
+ */
+export async function startWechatPaySandbox(opts: WechatPaySandboxOptions & { readonly tlsPort?: number }): Promise<{
+  simulator: WechatPaySimulator;
+  instance: ChannelInstanceConfig;
+  secapi: WechatPaySecapiListener;
+}> {
+  const { simulator, instance } = createWechatPaySandbox(opts);
+  const server = createHttpsServer(
+    {
+      cert: WECHAT_SANDBOX_SERVER_CERT_PEM,
+      key: WECHAT_SANDBOX_SERVER_KEY_PEM,
+      ca: WECHAT_SANDBOX_CA_PEM,
+      requestCert: true,
+      rejectUnauthorized: true,
+    },
+    simulator.listener,
+  );
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.tlsPort ?? 0, '127.0.0.1', () => resolve());
+  });
+  server.unref();
+  const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    simulator,
+    instance: {
+      ...instance,
+      config: {
+        ...instance.config,
+        pfx: WECHAT_SANDBOX_CLIENT_PFX_BASE64,
+        pfxPassword: WECHAT_SANDBOX_CLIENT_PFX_PASSWORD,
+        caCert: WECHAT_SANDBOX_CA_PEM,
+        secapiBaseUrl: url,
+      },
+    },
+    secapi: {
+      url,
+      server,
+      close() {
+        server.closeAllConnections();
+        server.close();
+      },
+    },
+  };
+}
+
+function rootXml(fields: Readonly<Record<string, string | undefined>>): string {
+  const parts = Object.entries(fields)
+    .filter((e): e is [string, string] => e[1] !== undefined)
+    .map(([k, v]) => `<${k}><![CDATA[${v}]]></${k}>`);
+  return `<root>${parts.join('')}</root>`;
+}
+
+/** `yyyyMMddHHmmss` → `yyyy-MM-dd HH:mm:ss`. */
+function dashed(compact: string): string {
+  return `${compact.slice(0, 4)}-${compact.slice(4, 6)}-${compact.slice(6, 8)} ${compact.slice(8, 10)}:${compact.slice(10, 12)}:${compact.slice(12, 14)}`;
 }
 
 function randomDigits(n: number): string {
