@@ -1,5 +1,5 @@
 import { request as httpsRequest, type Agent } from 'node:https';
-import { PayError } from '#common';
+import { ConfigError, PayError } from '#common';
 
 export interface HttpAnswer {
   readonly status: number;
@@ -9,6 +9,21 @@ export interface HttpAnswer {
 
 /** Default time a channel call may take before it is answered with CHANNEL_TIMEOUT. */
 export const CHANNEL_HTTP_TIMEOUT_MS = 10_000;
+
+/**
+ * An instance's optional `timeoutMs` (how long one channel call may take, 100 to 60000 ms; default
+ * CHANNEL_HTTP_TIMEOUT_MS). A call that times out is CHANNEL_TIMEOUT, and what it did at the channel is
+ * unknown: payments and refunds are then settled by query, with the same ids.
+ */
+export function timeoutMsOf(cfg: Readonly<Record<string, unknown>>, where: string): number {
+  const v = cfg['timeoutMs'];
+  if (v === undefined || v === null || v === '') return CHANNEL_HTTP_TIMEOUT_MS;
+  const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 100 || n > 60_000) {
+    throw new ConfigError(`${where}: field "timeoutMs" must be an integer from 100 to 60000`);
+  }
+  return n;
+}
 
 /**
  * POSTs to a provider and returns the raw answer text (signatures are over raw bytes, so nothing is

@@ -1,3 +1,4 @@
+import { timeoutMsOf } from '../http.js';
 import { Injectable } from '@nestjs/common';
 import { ConfigError, Secret } from '#common';
 import type {
@@ -61,6 +62,7 @@ export class AlipayProvider implements ChannelProvider {
       appId,
       signer,
       gatewayUrl,
+      timeoutMs: timeoutMsOf(cfg, where),
       ...(sellerId !== undefined ? { sellerId } : {}),
     });
   }

@@ -1,3 +1,4 @@
+import { timeoutMsOf } from '../http.js';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { Clock, ConfigError } from '#common';
 import type { ChannelInstanceConfig, ChannelProvider, NotifyReply, RawNotify } from '../channel.interface.js';
@@ -22,6 +23,7 @@ export class AlipayPlusProvider implements ChannelProvider {
       fullName: instance.fullName,
       title: instance.title,
       config,
+      timeoutMs: timeoutMsOf(instance.config, instance.fullName),
       ...(this.clock ? { clock: this.clock } : {}),
     });
   }

@@ -40,6 +40,8 @@ import { buildWechatXml, parseWechatXml } from './wechatpay.xml.js';
 
 /** Validated configuration of one WeChat Pay (API v2) instance; built by WechatPayProvider. */
 export interface WechatPaySettings {
+  /** How long one call may take (CHANNEL_HTTP_TIMEOUT_MS unless the instance says `timeoutMs`). */
+  readonly timeoutMs?: number;
   readonly fullName: string;
   readonly title: string;
   readonly appId: string;
@@ -507,8 +509,8 @@ export class WechatPayChannel implements PaymentChannel {
     const xml = buildWechatXml(request);
     const headers = { 'content-type': 'text/xml; charset=utf-8' };
     const answer = tlsAgent
-      ? await channelPostTls(`${this.settings.secapiBaseUrl}${path}`, xml, headers, tlsAgent)
-      : await channelPost(`${this.settings.baseUrl}${path}`, xml, headers);
+      ? await channelPostTls(`${this.settings.secapiBaseUrl}${path}`, xml, headers, tlsAgent, this.settings.timeoutMs)
+      : await channelPost(`${this.settings.baseUrl}${path}`, xml, headers, this.settings.timeoutMs);
     if (answer.status !== 200) {
       throw new PayError('CHANNEL_ERROR', 'WeChat Pay answered with an error', {
         channel: 'wechatpay',

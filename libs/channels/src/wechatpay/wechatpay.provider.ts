@@ -1,3 +1,4 @@
+import { timeoutMsOf } from '../http.js';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
@@ -122,6 +123,7 @@ export function parseWechatPaySettings(instance: ChannelInstanceConfig): WechatP
     baseUrl,
     minCloseAgeMs: minCloseRaw === undefined ? WECHAT_MIN_CLOSE_AGE_MS : minCloseRaw * 1000,
     secapiBaseUrl,
+    timeoutMs: timeoutMsOf(instance.config, instance.fullName),
     ...(clientCert ? { clientCert } : {}),
   };
 }
