@@ -14,6 +14,8 @@ export interface ChannelInstanceConfig {
   readonly title: string;
   readonly isDefault: boolean;
   readonly config: Readonly<Record<string, unknown>>;
+  /** A sandbox simulator's instance: never a type's default beside a real instance (API.md §9). */
+  readonly sandbox?: boolean;
 }
 
 /** What a channel needs to start a payment: one attempt of one order. */

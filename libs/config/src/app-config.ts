@@ -24,6 +24,8 @@ export interface AppConfig {
   readonly dataDir: string;
   readonly dbMigrate: boolean;
   readonly paysDir: string;
+  /** PAYS_DIR was given explicitly: a folder that does not exist then stops the start. */
+  readonly paysDirSet: boolean;
   readonly publicBaseUrl: string | undefined;
   /** undefined: decide from the pays/ folder (sandbox when it holds no instance). */
   readonly paySandbox: boolean | undefined;
@@ -38,6 +40,10 @@ export interface AppConfig {
   readonly jobsEnabled: boolean;
   readonly bodyLimitBytes: number;
   readonly idempotencyTtlHours: number;
+  /** Embedded database: requests that may wait for its single connection; more answer 503. */
+  readonly embeddedQueueMax: number;
+  /** Embedded database: how long a request waits for the connection before it answers 503. */
+  readonly embeddedQueueTimeoutMs: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -51,7 +57,8 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     databaseUrl: nonEmpty(env['DATABASE_URL']),
     dataDir: env['DATA_DIR'] ?? './.data',
     dbMigrate: bool(env, 'DB_MIGRATE', true),
-    paysDir: env['PAYS_DIR'] ?? './pays',
+    paysDir: nonEmpty(env['PAYS_DIR']) ?? './pays',
+    paysDirSet: nonEmpty(env['PAYS_DIR']) !== undefined,
     publicBaseUrl: url(env, 'PUBLIC_BASE_URL'),
     paySandbox: env['PAY_SANDBOX'] === undefined ? undefined : bool(env, 'PAY_SANDBOX', false),
     apiKeys: parseApiKeys(env['API_KEYS']),
@@ -63,6 +70,8 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     jobsEnabled: bool(env, 'JOBS_ENABLED', true),
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
     idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24, 24, 24 * 30),
+    embeddedQueueMax: int(env, 'EMBEDDED_QUEUE_MAX', 100, 1, 100_000),
+    embeddedQueueTimeoutMs: int(env, 'EMBEDDED_QUEUE_TIMEOUT_MS', 5000, 100, 120_000),
   };
 }
 
