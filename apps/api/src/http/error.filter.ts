@@ -1,6 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { type ErrorCode, PayError, httpStatusOf } from '#common';
+import { DB_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '#database';
 import { requestIdOf } from './request-id.js';
 
 /** The JSON body of every error answer (API.md §7). */
@@ -25,10 +26,17 @@ export class ErrorFilter implements ExceptionFilter {
     const { code, message } = this.classify(exception, req);
     const body: ErrorBody = { code, message, requestId: requestIdOf(req) };
     if (res.headersSent) return;
+    if (code === 'SERVICE_UNAVAILABLE') res.setHeader('Retry-After', String(DB_RETRY_AFTER_SECONDS));
     res.status(httpStatusOf(code)).json(body);
   }
 
   private classify(exception: unknown, req: Request): { code: ErrorCode; message: string } {
+    if (isDatabaseUnavailable(exception)) {
+      // PostgreSQL restarting or unreachable, or the embedded database's queue full: retryable, and
+      // the pool reconnects by itself. The driver's message may name the host: log only.
+      this.logger.warn(`${req.method} ${req.path} database unavailable: ${(exception as Error).message}`);
+      return { code: 'SERVICE_UNAVAILABLE', message: 'the database is unavailable; retry shortly' };
+    }
     if (exception instanceof PayError) {
       if (exception.detail || exception.status >= 500) {
         this.logger.warn(

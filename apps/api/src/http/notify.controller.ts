@@ -1,6 +1,7 @@
-import { Controller, Post, Req, Res } from '@nestjs/common';
+import { Controller, Logger, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import type { ChannelType, NotifyReply, RawNotify } from '#channels';
+import { ChannelRegistry, type ChannelType, type NotifyReply, type RawNotify } from '#channels';
+import { isDatabaseUnavailable } from '#database';
 import { NotifyService } from '#payments';
 
 /**
@@ -9,7 +10,12 @@ import { NotifyService } from '#payments';
  */
 @Controller()
 export class NotifyController {
-  constructor(private readonly notify: NotifyService) {}
+  private readonly logger = new Logger('Notify');
+
+  constructor(
+    private readonly notify: NotifyService,
+    private readonly registry: ChannelRegistry,
+  ) {}
 
   @Post('api/v1/notify/alipay')
   alipay(@Req() req: Request, @Res() res: Response): Promise<void> {
@@ -44,7 +50,18 @@ export class NotifyController {
       method: req.method,
       path: req.originalUrl,
     };
-    const reply: NotifyReply = await this.notify.handle(type, raw);
+    let reply: NotifyReply;
+    try {
+      reply = await this.notify.handle(type, raw);
+    } catch (err) {
+      // Nothing was acknowledged (the database is away, or the pipeline failed before it could keep
+      // the request): answer the channel's own failure reply so that the provider sends it again.
+      const provider = this.registry.provider(type);
+      if (!provider) throw err;
+      const why = isDatabaseUnavailable(err) ? 'the database is unavailable' : (err as Error).message;
+      this.logger.warn(`${type} notify not taken (${why}); the provider will retry`);
+      reply = provider.rejectReply();
+    }
     res.status(reply.status).type(reply.contentType).send(reply.body);
   }
 }
