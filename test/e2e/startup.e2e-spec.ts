@@ -60,4 +60,25 @@ describe('api start: the sandbox only where it belongs', () => {
     expect(s.output()).toContain('sandbox mode');
     expect(s.output()).toContain('Sandbox API keys');
   });
+
+  (process.env['DATABASE_URL'] ? it.skip : it)(
+    'embedded: after kill -9 a restart on the same DATA_DIR takes over the lock',
+    async () => {
+      const base = await env({});
+      const first = spawnApi(base);
+      started.push(first);
+      await until(async () => (first.output().includes('PayBridge listening') ? true : undefined), 30_000);
+      first.child.kill('SIGKILL');
+      await first.exited;
+      const second = spawnApi({ ...base, PORT: String(await freePort()) });
+      started.push(second);
+      await until(async () => (second.output().includes('PayBridge listening') ? true : undefined), 30_000);
+      // And the live second process keeps a third one out.
+      const third = spawnApi({ ...base, PORT: String(await freePort()) });
+      started.push(third);
+      const { code } = await third.exited;
+      expect(code).not.toBe(0);
+      expect(third.output()).toContain(`in use by process ${second.child.pid}`);
+    },
+  );
 });

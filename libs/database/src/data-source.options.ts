@@ -10,6 +10,8 @@ export interface DatabaseSettings {
   readonly databaseUrl: string | undefined;
   readonly dataDir: string;
   readonly poolSize?: number;
+  /** Embedded database: how long a query waits for the single connection (then 503). */
+  readonly embeddedQueueTimeoutMs?: number;
 }
 
 export interface PreparedDataSource {
@@ -45,8 +47,9 @@ export async function prepareDataSource(settings: DatabaseSettings): Promise<Pre
     options: {
       ...common,
       poolSize: 1,
-      // A second connection asked for inside a transaction fails fast instead of hanging (STACK.md).
-      connectTimeoutMS: 5_000,
+      // A second connection asked for inside a transaction fails fast instead of hanging (STACK.md);
+      // a request queued behind the single connection longer than this answers 503.
+      connectTimeoutMS: settings.embeddedQueueTimeoutMs ?? 5_000,
       extra: { connection: embedded.connection, max: 1 },
     },
     embedded,
