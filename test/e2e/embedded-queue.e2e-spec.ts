@@ -57,7 +57,7 @@ describeEmbedded('embedded database queue', () => {
       ),
     );
     // Beyond the 5 queued, the others answer while the connection is still held.
-    await until(async () => (answered >= 35 ? true : undefined), 20_000);
+    await until(() => Promise.resolve(answered >= 35 ? true : undefined), 20_000);
     await runner.commitTransaction();
     await runner.release();
     const answers = await pending;

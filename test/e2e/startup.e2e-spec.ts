@@ -56,7 +56,7 @@ describe('api start: the sandbox only where it belongs', () => {
   it('a bare start runs the sandbox', async () => {
     const s = spawnApi(await env({}));
     started.push(s);
-    await until(async () => (s.output().includes('PayBridge listening') ? true : undefined), 30_000);
+    await until(() => Promise.resolve(s.output().includes('PayBridge listening') ? true : undefined), 30_000);
     expect(s.output()).toContain('sandbox mode');
     expect(s.output()).toContain('Sandbox API keys');
   });
@@ -67,12 +67,12 @@ describe('api start: the sandbox only where it belongs', () => {
       const base = await env({});
       const first = spawnApi(base);
       started.push(first);
-      await until(async () => (first.output().includes('PayBridge listening') ? true : undefined), 30_000);
+      await until(() => Promise.resolve(first.output().includes('PayBridge listening') ? true : undefined), 30_000);
       first.child.kill('SIGKILL');
       await first.exited;
       const second = spawnApi({ ...base, PORT: String(await freePort()) });
       started.push(second);
-      await until(async () => (second.output().includes('PayBridge listening') ? true : undefined), 30_000);
+      await until(() => Promise.resolve(second.output().includes('PayBridge listening') ? true : undefined), 30_000);
       // And the live second process keeps a third one out.
       const third = spawnApi({ ...base, PORT: String(await freePort()) });
       started.push(third);

@@ -1,8 +1,10 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { ConfigError, PayError } from '#common';
-import { CHANNEL_INSTANCES, PAYMENT_CHANNELS } from './channel.tokens.js';
+import { ALIPAYPLUS_TOKEN_STORE, CHANNEL_INSTANCES, PAYMENT_CHANNELS } from './channel.tokens.js';
+import type { AlipayPlusTokenStore } from './alipayplus/alipayplus.tokens.js';
 import {
   CHANNEL_TYPES,
+  type ChannelContext,
   type ChannelInstanceConfig,
   type ChannelProvider,
   type ChannelType,
@@ -25,7 +27,9 @@ export class ChannelRegistry {
   constructor(
     @Inject(PAYMENT_CHANNELS) providers: ChannelProvider[],
     @Inject(CHANNEL_INSTANCES) instances: ChannelInstanceConfig[],
+    @Optional() @Inject(ALIPAYPLUS_TOKEN_STORE) alipayPlusTokens?: AlipayPlusTokenStore,
   ) {
+    const context: ChannelContext = alipayPlusTokens ? { alipayPlusTokens } : {};
     for (const p of providers) {
       if (this.providers.has(p.type)) throw new ConfigError(`two channel providers registered for ${p.type}`);
       this.providers.set(p.type, p);
@@ -37,7 +41,7 @@ export class ChannelRegistry {
       if (this.byName.has(inst.fullName)) throw new ConfigError(`${inst.fullName}: configured twice`);
       const provider = this.providers.get(inst.type);
       if (!provider) throw new ConfigError(`${inst.fullName}: no provider for channel type ${inst.type}`);
-      this.byName.set(inst.fullName, provider.createInstance(inst));
+      this.byName.set(inst.fullName, provider.createInstance(inst, context));
     }
     for (const type of CHANNEL_TYPES) {
       const chosen = defaultInstanceOf(type, instances);

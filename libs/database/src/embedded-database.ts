@@ -56,7 +56,7 @@ export interface WaitingPool {
  */
 export function boundPoolQueue(pool: WaitingPool, max: number): void {
   const connect = pool.connect.bind(pool) as (cb?: (err: Error | undefined, ...rest: unknown[]) => void) => unknown;
-  pool.connect = ((cb?: (err: Error | undefined, ...rest: unknown[]) => void) => {
+  pool.connect = (cb?: (err: Error | undefined, ...rest: unknown[]) => void) => {
     if (pool.waitingCount >= max) {
       const err = databaseUnavailable('the embedded database is busy; retry shortly');
       if (cb) {
@@ -66,5 +66,5 @@ export function boundPoolQueue(pool: WaitingPool, max: number): void {
       return Promise.reject(err);
     }
     return connect(cb);
-  }) as WaitingPool['connect'];
+  };
 }

@@ -83,7 +83,7 @@ export function parseLock(text: string): LockHolder | undefined {
   }
   try {
     const v = JSON.parse(trimmed) as Record<string, unknown>;
-    const str = (k: string): string | undefined => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+    const str = (k: string): string | undefined => (typeof v[k] === 'string' ? v[k] : undefined);
     if (typeof v['pid'] !== 'number' || !Number.isInteger(v['pid']) || v['pid'] <= 0) return undefined;
     return { pid: v['pid'], boot: str('boot'), start: str('start'), kernel: str('kernel'), host: str('host') };
   } catch {

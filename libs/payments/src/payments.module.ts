@@ -1,6 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { Clock, SystemClock } from '#common';
 import {
+  ALIPAYPLUS_TOKEN_STORE,
   CHANNEL_INSTANCES,
   type ChannelInstanceConfig,
   type ChannelProvider,
@@ -11,6 +12,7 @@ import { OrderStore } from './order-store.js';
 import { PaymentTransitions } from './payment-transitions.js';
 import { PayService } from './pay.service.js';
 import { PublicUrl } from './public-url.js';
+import { PgAlipayPlusTokenStore } from './alipayplus-tokens.store.js';
 import { NotifyService } from './notify/notify.service.js';
 import { ScheduleModule } from '@nestjs/schedule';
 import { HousekeepingJob, JobStats, JobsRunner, OrderSyncJob, TimeoutCloserJob } from './jobs/index.js';
@@ -46,6 +48,7 @@ export class PaymentsModule {
         { provide: PAYMENT_CHANNELS, useValue: opts.channelProviders },
         { provide: CHANNEL_INSTANCES, useValue: opts.instances },
         { provide: Clock, useValue: opts.clock ?? new SystemClock() },
+        { provide: ALIPAYPLUS_TOKEN_STORE, useClass: PgAlipayPlusTokenStore },
         ChannelRegistry,
         OrderStore,
         PaymentTransitions,
