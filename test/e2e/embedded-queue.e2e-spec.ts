@@ -3,7 +3,7 @@ import { auth, bootApp, type TestApp, uniqueOrderId, until } from '../utils/test
 
 /**
  * The embedded database's single connection under load (issue 9 item 9): requests queue for it up to
- * EMBEDDED_QUEUE_MAX, wait at most EMBEDDED_QUEUE_TIMEOUT_MS, and beyond either answer 503
+ * EMBEDDED_QUEUE_MAX, wait at most EMBEDDED_QUEUE_WAIT_MS, and beyond either answer 503
  * SERVICE_UNAVAILABLE with Retry-After, never 500. PostgreSQL has a real pool: not applicable there.
  */
 const describeEmbedded = process.env['DATABASE_URL'] ? describe.skip : describe;
@@ -70,8 +70,8 @@ describeEmbedded('embedded database queue', () => {
     expect(refused[0]?.headers.get('retry-after')).toMatch(/^\d+$/);
   });
 
-  it('a request that waits longer than EMBEDDED_QUEUE_TIMEOUT_MS answers 503, and service resumes', async () => {
-    t = await bootApp({ sandbox: false, env: { EMBEDDED_QUEUE_TIMEOUT_MS: '200' } });
+  it('a request that waits longer than EMBEDDED_QUEUE_WAIT_MS answers 503, and service resumes', async () => {
+    t = await bootApp({ sandbox: false, env: { EMBEDDED_QUEUE_WAIT_MS: '200' } });
     const orderId = await createOrder(t.baseUrl);
     const runner = t.app.get(DataSource).createQueryRunner();
     await runner.connect();

@@ -71,7 +71,7 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
     idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24, 24, 24 * 30),
     embeddedQueueMax: int(env, 'EMBEDDED_QUEUE_MAX', 100, 1, 100_000),
-    embeddedQueueTimeoutMs: int(env, 'EMBEDDED_QUEUE_TIMEOUT_MS', 5000, 100, 120_000),
+    embeddedQueueTimeoutMs: int(env, 'EMBEDDED_QUEUE_WAIT_MS', 5000, 100, 120_000),
   };
 }
 

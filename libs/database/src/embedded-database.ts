@@ -52,7 +52,7 @@ export interface WaitingPool {
  * Bounds the queue in front of the embedded database's single connection: beyond `max` waiting
  * requests, a request fails at once with SERVICE_UNAVAILABLE (503, Retry-After) instead of joining
  * an unbounded queue whose tail would time out anyway. The wait itself is bounded by the pool's
- * connectionTimeoutMillis (EMBEDDED_QUEUE_TIMEOUT_MS), whose error is classified the same way.
+ * connectionTimeoutMillis (EMBEDDED_QUEUE_WAIT_MS), whose error is classified the same way.
  */
 export function boundPoolQueue(pool: WaitingPool, max: number): void {
   const connect = pool.connect.bind(pool) as (cb?: (err: Error | undefined, ...rest: unknown[]) => void) => unknown;
