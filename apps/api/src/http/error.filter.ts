@@ -35,7 +35,8 @@ export class ErrorFilter implements ExceptionFilter {
       // PostgreSQL restarting or unreachable, or the embedded database's queue full: retryable, and
       // the pool reconnects by itself. The driver's message may name the host: log only.
       this.logger.warn(`${req.method} ${req.path} database unavailable: ${(exception as Error).message}`);
-      return { code: 'SERVICE_UNAVAILABLE', message: 'the database is unavailable; retry shortly' };
+      const message = exception instanceof PayError ? exception.message : 'the database is unavailable; retry shortly';
+      return { code: 'SERVICE_UNAVAILABLE', message };
     }
     if (exception instanceof PayError) {
       if (exception.detail || exception.status >= 500) {
