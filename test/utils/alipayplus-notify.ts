@@ -112,6 +112,7 @@ export async function startOwnWallet(fullName = 'pays.ownWallet'): Promise<OwnWa
     type: 'pays.AlipayPlusType',
     title: 'Alipay+ wallet (test-held keys)',
     isDefault: false,
+    sandbox: true, // a simulator too: beside the sandbox's pays.myWallet, which stays the type's default
     config: {
       clientId,
       privateKey: merchant.privateKey.export({ type: 'pkcs8', format: 'der' }).toString('base64'),

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { Logger } from '@nestjs/common';
 import { ConfigError } from '#common';
-import { type ApiKey, ROLES, apiKey, loadAppConfig, loadPaysDir } from '#config';
+import { type ApiKey, ROLES, apiKey, decideSandboxMode, loadAppConfig, loadPaysDir } from '#config';
 import { channelProviders } from '#channels';
 import { PublicUrl } from '#payments';
 import { startSandbox } from '#sandbox';
@@ -14,13 +15,20 @@ import { createApiApp } from './app.factory.js';
 async function main(): Promise<void> {
   const logger = new Logger('PayBridge');
   const config = loadAppConfig();
-  const configured = loadPaysDir(config.paysDir);
-  const sandboxOn = config.paySandbox ?? configured.length === 0;
-  if (sandboxOn && config.nodeEnv === 'production') {
-    throw new ConfigError(
-      'the sandbox never runs with NODE_ENV=production: configure channels in pays/ or set PAY_SANDBOX=false',
-    );
-  }
+  const paysDirExists = existsSync(config.paysDir);
+  const configured = paysDirExists ? loadPaysDir(config.paysDir) : [];
+  const mode = decideSandboxMode({
+    paysDir: config.paysDir,
+    paysDirSet: config.paysDirSet,
+    paysDirExists,
+    configuredInstances: configured.length,
+    paySandbox: config.paySandbox,
+    nodeEnv: config.nodeEnv,
+    host: config.host,
+    apiKeysSet: config.apiKeys !== undefined,
+    publicBaseUrlSet: config.publicBaseUrl !== undefined,
+  });
+  const sandboxOn = mode.sandbox;
   if (!sandboxOn && !config.publicBaseUrl) {
     if (config.nodeEnv === 'production') {
       throw new ConfigError('PUBLIC_BASE_URL is not set: channels would be told to send notifies to a local address');
@@ -53,7 +61,7 @@ async function main(): Promise<void> {
   await app.listen(config.port, config.host);
   app.get(PublicUrl).setListeningUrl(listenUrl);
   if (sandbox) {
-    logger.log(`sandbox mode: simulated Alipay, WeChat Pay and Alipay+ at ${base}/sandbox/`);
+    logger.warn(`sandbox mode (${mode.reason}): simulated Alipay, WeChat Pay and Alipay+ at ${base}/sandbox/`);
     process.once('beforeExit', () => sandbox.close());
   }
   logger.log(

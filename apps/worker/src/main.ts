@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ConfigError } from '#common';
@@ -14,6 +15,9 @@ async function main(): Promise<void> {
   const config = loadAppConfig();
   if (!config.databaseUrl) {
     throw new ConfigError('the worker needs DATABASE_URL: the embedded database belongs to one process (the api)');
+  }
+  if (config.paysDirSet && !existsSync(config.paysDir)) {
+    throw new ConfigError(`PAYS_DIR is set to "${config.paysDir}", which does not exist`);
   }
   const instances = loadPaysDir(config.paysDir);
   const app = await NestFactory.createApplicationContext(

@@ -77,6 +77,36 @@ describe('ChannelRegistry', () => {
     }
   });
 
+  it('never makes a sandbox instance the default beside a real instance of its type', () => {
+    const sandbox = (fullName: string, type: ChannelType, appId: string): ChannelInstanceConfig => ({
+      ...inst(fullName, type, appId, true),
+      sandbox: true,
+    });
+    // A real instance (not marked default) beside a sandbox one marked default: the real one wins.
+    const sut = new ChannelRegistry(providers, [
+      inst('pays.realAli', 'pays.AliPayType', 'R1'),
+      sandbox('pays.aliPayment', 'pays.AliPayType', 'S1'),
+      sandbox('pays.myWechatPay', 'pays.WechatPayType', 'S2'),
+    ]);
+    expect(sut.resolve('pays.AliPayType').fullName).toBe('pays.realAli');
+    expect(sut.resolve('pays.aliPayment').fullName).toBe('pays.aliPayment'); // still reachable by name
+    expect(sut.resolve('pays.WechatPayType').fullName).toBe('pays.myWechatPay'); // no real one: the sandbox's
+    // Two real instances without a marked default: no default at all rather than the simulator.
+    const two = new ChannelRegistry(providers, [
+      inst('pays.r1', 'pays.AliPayType', 'R1'),
+      inst('pays.r2', 'pays.AliPayType', 'R2'),
+      sandbox('pays.aliPayment', 'pays.AliPayType', 'S1'),
+    ]);
+    expect(() => two.resolve('pays.AliPayType')).toThrow(PayError);
+    // A real default beside a sandbox default is not a conflict.
+    const both = new ChannelRegistry(providers, [
+      inst('pays.r1', 'pays.AliPayType', 'R1', true),
+      inst('pays.r2', 'pays.AliPayType', 'R2'),
+      sandbox('pays.aliPayment', 'pays.AliPayType', 'S1'),
+    ]);
+    expect(both.resolve('pays.AliPayType').fullName).toBe('pays.r1');
+  });
+
   it('finds the instance a notify names', () => {
     const sut = new ChannelRegistry(providers, [
       inst('pays.ali1', 'pays.AliPayType', 'A1'),

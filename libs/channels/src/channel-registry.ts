@@ -1,8 +1,10 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { ConfigError, PayError } from '#common';
-import { CHANNEL_INSTANCES, PAYMENT_CHANNELS } from './channel.tokens.js';
+import { ALIPAYPLUS_TOKEN_STORE, CHANNEL_INSTANCES, PAYMENT_CHANNELS } from './channel.tokens.js';
+import type { AlipayPlusTokenStore } from './alipayplus/alipayplus.tokens.js';
 import {
   CHANNEL_TYPES,
+  type ChannelContext,
   type ChannelInstanceConfig,
   type ChannelProvider,
   type ChannelType,
@@ -25,7 +27,9 @@ export class ChannelRegistry {
   constructor(
     @Inject(PAYMENT_CHANNELS) providers: ChannelProvider[],
     @Inject(CHANNEL_INSTANCES) instances: ChannelInstanceConfig[],
+    @Optional() @Inject(ALIPAYPLUS_TOKEN_STORE) alipayPlusTokens?: AlipayPlusTokenStore,
   ) {
+    const context: ChannelContext = alipayPlusTokens ? { alipayPlusTokens } : {};
     for (const p of providers) {
       if (this.providers.has(p.type)) throw new ConfigError(`two channel providers registered for ${p.type}`);
       this.providers.set(p.type, p);
@@ -37,21 +41,12 @@ export class ChannelRegistry {
       if (this.byName.has(inst.fullName)) throw new ConfigError(`${inst.fullName}: configured twice`);
       const provider = this.providers.get(inst.type);
       if (!provider) throw new ConfigError(`${inst.fullName}: no provider for channel type ${inst.type}`);
-      const channel = provider.createInstance(inst);
-      this.byName.set(inst.fullName, channel);
-      if (inst.isDefault) {
-        const prior = this.defaults.get(inst.type);
-        if (prior) {
-          throw new ConfigError(`${inst.fullName}: ${prior.fullName} is already the default of ${inst.type}`);
-        }
-        this.defaults.set(inst.type, channel);
-      }
+      this.byName.set(inst.fullName, provider.createInstance(inst, context));
     }
-    // A type with exactly one instance: that instance is its default.
     for (const type of CHANNEL_TYPES) {
-      if (this.defaults.has(type)) continue;
-      const ofType = [...this.byName.values()].filter((c) => c.type === type);
-      if (ofType.length === 1 && ofType[0]) this.defaults.set(type, ofType[0]);
+      const chosen = defaultInstanceOf(type, instances);
+      const channel = chosen && this.byName.get(chosen.fullName);
+      if (channel) this.defaults.set(type, channel);
     }
     this.logger.log(`channel instances: ${[...this.byName.keys()].join(', ') || '(none)'}`);
   }
@@ -82,4 +77,22 @@ export class ChannelRegistry {
   provider(type: ChannelType): ChannelProvider | undefined {
     return this.providers.get(type);
   }
+}
+
+/**
+ * A type's default instance: the one marked default, else the only one. Sandbox instances count only
+ * when the type has no real instance, so a type name never resolves to a simulator beside a real account.
+ */
+export function defaultInstanceOf(
+  type: ChannelType,
+  instances: readonly ChannelInstanceConfig[],
+): ChannelInstanceConfig | undefined {
+  const ofType = instances.filter((i) => i.type === type);
+  const real = ofType.filter((i) => i.sandbox !== true);
+  const pool = real.length > 0 ? real : ofType;
+  const marked = pool.filter((i) => i.isDefault);
+  if (marked.length > 1) {
+    throw new ConfigError(`${marked[1]?.fullName}: ${marked[0]?.fullName} is already the default of ${type}`);
+  }
+  return marked[0] ?? (pool.length === 1 ? pool[0] : undefined);
 }

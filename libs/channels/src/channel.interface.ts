@@ -1,5 +1,13 @@
 import type { Money } from '#common';
 
+import type { AlipayPlusTokenStore } from './alipayplus/alipayplus.tokens.js';
+
+/** What the app lends channel instances (channels never touch the database themselves). */
+export interface ChannelContext {
+  /** Where Alipay+ instances keep customers' authorizations; in memory when absent. */
+  readonly alipayPlusTokens?: AlipayPlusTokenStore;
+}
+
 /** The three channel types of API.md §1. */
 export const CHANNEL_TYPES = ['pays.AliPayType', 'pays.WechatPayType', 'pays.AlipayPlusType'] as const;
 export type ChannelType = (typeof CHANNEL_TYPES)[number];
@@ -14,6 +22,8 @@ export interface ChannelInstanceConfig {
   readonly title: string;
   readonly isDefault: boolean;
   readonly config: Readonly<Record<string, unknown>>;
+  /** A sandbox simulator's instance: never a type's default beside a real instance (API.md §9). */
+  readonly sandbox?: boolean;
 }
 
 /** What a channel needs to start a payment: one attempt of one order. */
@@ -214,7 +224,7 @@ export interface PaymentChannel {
 export interface ChannelProvider {
   readonly type: ChannelType;
   /** Validates the config statically (throws ConfigError naming the field, never the value). */
-  createInstance(instance: ChannelInstanceConfig): PaymentChannel;
+  createInstance(instance: ChannelInstanceConfig, context?: ChannelContext): PaymentChannel;
   /** Reads the instance key out of a raw notify without trusting it (the signature is checked later). */
   notifyKeyOf(raw: RawNotify): string | undefined;
   /** The reply sent when no instance could even be found. */

@@ -23,6 +23,7 @@ export const ERROR_CODES = [
   'RATE_LIMITED',
   'CHANNEL_ERROR',
   'CHANNEL_TIMEOUT',
+  'SERVICE_UNAVAILABLE',
   'INTERNAL_ERROR',
 ] as const;
 
@@ -57,6 +58,8 @@ export function httpStatusOf(code: ErrorCode): number {
       return 429;
     case 'CHANNEL_ERROR':
       return 502;
+    case 'SERVICE_UNAVAILABLE':
+      return 503;
     case 'CHANNEL_TIMEOUT':
       return 504;
     case 'INTERNAL_ERROR':

@@ -24,6 +24,8 @@ export interface AppConfig {
   readonly dataDir: string;
   readonly dbMigrate: boolean;
   readonly paysDir: string;
+  /** PAYS_DIR was given explicitly: a folder that does not exist then stops the start. */
+  readonly paysDirSet: boolean;
   readonly publicBaseUrl: string | undefined;
   /** undefined: decide from the pays/ folder (sandbox when it holds no instance). */
   readonly paySandbox: boolean | undefined;
@@ -48,6 +50,10 @@ export interface AppConfig {
   readonly notifyRefusedPerMinute: number;
   /** Express `trust proxy` hop count: how many reverse proxies' X-Forwarded-For to believe for the source IP. */
   readonly trustProxyHops: number;
+  /** Embedded database: requests that may wait for its single connection; more answer 503. */
+  readonly embeddedQueueMax: number;
+  /** Embedded database: how long a request waits for the connection before it answers 503. */
+  readonly embeddedQueueTimeoutMs: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -61,7 +67,8 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     databaseUrl: nonEmpty(env['DATABASE_URL']),
     dataDir: env['DATA_DIR'] ?? './.data',
     dbMigrate: bool(env, 'DB_MIGRATE', true),
-    paysDir: env['PAYS_DIR'] ?? './pays',
+    paysDir: nonEmpty(env['PAYS_DIR']) ?? './pays',
+    paysDirSet: nonEmpty(env['PAYS_DIR']) !== undefined,
     publicBaseUrl: url(env, 'PUBLIC_BASE_URL'),
     paySandbox: env['PAY_SANDBOX'] === undefined ? undefined : bool(env, 'PAY_SANDBOX', false),
     apiKeys: parseApiKeys(env['API_KEYS']),
@@ -78,6 +85,8 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 1200, 0, 1_000_000),
     notifyRefusedPerMinute: int(env, 'NOTIFY_REFUSED_PER_MINUTE', 120, 0, 1_000_000),
     trustProxyHops: int(env, 'TRUST_PROXY_HOPS', 0, 0, 10),
+    embeddedQueueMax: int(env, 'EMBEDDED_QUEUE_MAX', 100, 1, 100_000),
+    embeddedQueueTimeoutMs: int(env, 'EMBEDDED_QUEUE_WAIT_MS', 5000, 100, 120_000),
   };
 }
 

@@ -2,6 +2,7 @@ import type { DataSourceOptions } from 'typeorm';
 import { ENTITIES } from './entities/index.js';
 import { EmbeddedDatabase } from './embedded-database.js';
 import { Initial1764000000000 } from './migrations/1764000000000-Initial.js';
+import { AlipayPlusAuthorizations1765000000000 } from './migrations/1765000000000-AlipayPlusAuthorizations.js';
 import { ClaimTokensAndRateLimits1765000001000 } from './migrations/1765000001000-ClaimTokensAndRateLimits.js';
 import { CancelMark1765000002000 } from './migrations/1765000002000-CancelMark.js';
 import { Refunds1765100000000 } from './migrations/1765100000000-Refunds.js';
@@ -9,6 +10,7 @@ import { Refunds1765100000000 } from './migrations/1765100000000-Refunds.js';
 /** Migrations listed explicitly, in order. Never edit one that has landed: add a new one. */
 export const MIGRATIONS = [
   Initial1764000000000,
+  AlipayPlusAuthorizations1765000000000,
   ClaimTokensAndRateLimits1765000001000,
   CancelMark1765000002000,
   Refunds1765100000000,
@@ -18,6 +20,8 @@ export interface DatabaseSettings {
   readonly databaseUrl: string | undefined;
   readonly dataDir: string;
   readonly poolSize?: number;
+  /** Embedded database: how long a query waits for the single connection (then 503). */
+  readonly embeddedQueueTimeoutMs?: number;
 }
 
 export interface PreparedDataSource {
@@ -53,8 +57,9 @@ export async function prepareDataSource(settings: DatabaseSettings): Promise<Pre
     options: {
       ...common,
       poolSize: 1,
-      // A second connection asked for inside a transaction fails fast instead of hanging (STACK.md).
-      connectTimeoutMS: 5_000,
+      // A second connection asked for inside a transaction fails fast instead of hanging (STACK.md);
+      // a request queued behind the single connection longer than this answers 503.
+      connectTimeoutMS: settings.embeddedQueueTimeoutMs ?? 5_000,
       extra: { connection: embedded.connection, max: 1 },
     },
     embedded,

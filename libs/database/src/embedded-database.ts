@@ -1,32 +1,34 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { createPgConfig } from '@electric-sql/pglite/node-postgres';
+import { databaseUnavailable } from './db-unavailable.js';
+import { DirectoryLock } from './embedded-lock.js';
 
 /**
  * The embedded PostgreSQL (PGlite) used when DATABASE_URL is unset, on the path STACK.md measured:
  * PGlite's own node-postgres adapter under TypeORM's normal postgres driver, one connection, an
- * exclusive lock on the data directory (two processes on one directory corrupt it), and a clean close.
+ * exclusive lock on the data directory (two processes on one directory corrupt it; see embedded-lock.ts),
+ * and a clean close.
  */
 export class EmbeddedDatabase {
   private constructor(
     readonly pglite: PGlite,
     readonly connection: unknown,
-    private readonly lockPath: string,
+    private readonly lock: DirectoryLock,
   ) {}
 
   static async open(dataDir: string): Promise<EmbeddedDatabase> {
     const dir = resolve(dataDir);
     mkdirSync(dir, { recursive: true }); // PGlite makes only the leaf directory
-    const lockPath = join(dir, 'paybridge.lock');
-    takeLock(lockPath);
+    const lock = await DirectoryLock.acquire(join(dir, 'paybridge.lock'));
     try {
       const pglite = new PGlite(join(dir, 'pgdata'));
       await pglite.waitReady;
       const cfg = createPgConfig(pglite);
-      return new EmbeddedDatabase(pglite, cfg.connection, lockPath);
+      return new EmbeddedDatabase(pglite, cfg.connection, lock);
     } catch (err) {
-      releaseLock(lockPath);
+      lock.release();
       throw err;
     }
   }
@@ -35,47 +37,34 @@ export class EmbeddedDatabase {
     try {
       if (!this.pglite.closed) await this.pglite.close();
     } finally {
-      releaseLock(this.lockPath);
+      this.lock.release();
     }
   }
 }
 
-function takeLock(lockPath: string): void {
-  for (let tries = 0; tries < 2; tries++) {
-    try {
-      const fd = openSync(lockPath, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = Number(readFileSync(lockPath, 'utf8').trim());
-      if (Number.isInteger(holder) && holder > 0 && (holder === process.pid || isAlive(holder))) {
-        throw new Error(
-          `the embedded database in ${resolve(lockPath, '..')} is in use by process ${holder}; ` +
-            'stop it, use another DATA_DIR, or set DATABASE_URL to share a PostgreSQL server',
-          { cause: err },
-        );
+/** The part of pg-pool's Pool the queue bound needs. */
+export interface WaitingPool {
+  readonly waitingCount: number;
+  connect: (...args: never[]) => unknown;
+}
+
+/**
+ * Bounds the queue in front of the embedded database's single connection: beyond `max` waiting
+ * requests, a request fails at once with SERVICE_UNAVAILABLE (503, Retry-After) instead of joining
+ * an unbounded queue whose tail would time out anyway. The wait itself is bounded by the pool's
+ * connectionTimeoutMillis (EMBEDDED_QUEUE_WAIT_MS), whose error is classified the same way.
+ */
+export function boundPoolQueue(pool: WaitingPool, max: number): void {
+  const connect = pool.connect.bind(pool) as (cb?: (err: Error | undefined, ...rest: unknown[]) => void) => unknown;
+  pool.connect = (cb?: (err: Error | undefined, ...rest: unknown[]) => void) => {
+    if (pool.waitingCount >= max) {
+      const err = databaseUnavailable('the embedded database is busy; retry shortly');
+      if (cb) {
+        process.nextTick(() => cb(err));
+        return undefined;
       }
-      unlinkSync(lockPath); // stale lock of a process that died (kill -9): take it over
+      return Promise.reject(err);
     }
-  }
-  throw new Error('could not lock the embedded database directory (a stale lock came back)');
-}
-
-function releaseLock(lockPath: string): void {
-  try {
-    if (existsSync(lockPath) && readFileSync(lockPath, 'utf8').trim() === String(process.pid)) unlinkSync(lockPath);
-  } catch {
-    /* best effort */
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+    return connect(cb);
+  };
 }

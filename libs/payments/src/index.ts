@@ -9,3 +9,4 @@ export * from './jobs/index.js';
 export * from './refunds/refund.service.js';
 export * from './refunds/refund-store.js';
 export * from './refunds/refund-sync.job.js';
+export * from './alipayplus-tokens.store.js';

@@ -1,6 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { Clock, SystemClock } from '#common';
 import {
+  ALIPAYPLUS_TOKEN_STORE,
   CHANNEL_INSTANCES,
   type ChannelInstanceConfig,
   type ChannelProvider,
@@ -15,6 +16,7 @@ import { RefundStore } from './refunds/refund-store.js';
 import { RefundSyncJob } from './refunds/refund-sync.job.js';
 import { PayService } from './pay.service.js';
 import { PublicUrl } from './public-url.js';
+import { PgAlipayPlusTokenStore } from './alipayplus-tokens.store.js';
 import { NotifyService } from './notify/notify.service.js';
 import { ScheduleModule } from '@nestjs/schedule';
 import { HousekeepingJob, JobStats, JobsRunner, OrderSyncJob, TimeoutCloserJob } from './jobs/index.js';
@@ -53,6 +55,7 @@ export class PaymentsModule {
         { provide: PAYMENT_CHANNELS, useValue: opts.channelProviders },
         { provide: CHANNEL_INSTANCES, useValue: opts.instances },
         { provide: Clock, useValue: opts.clock ?? new SystemClock() },
+        { provide: ALIPAYPLUS_TOKEN_STORE, useClass: PgAlipayPlusTokenStore },
         ChannelRegistry,
         OrderStore,
         PaymentTransitions,

@@ -1,6 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { type ErrorCode, PayError, httpStatusOf } from '#common';
+import { DB_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '#database';
 import { requestIdOf } from './request-id.js';
 
 /** The JSON body of every error answer (API.md §7). */
@@ -27,10 +28,18 @@ export class ErrorFilter implements ExceptionFilter {
     if (res.headersSent) return;
     const retryAfter = exception instanceof PayError ? exception.hints.retryAfterSeconds : undefined;
     if (retryAfter !== undefined) res.setHeader('Retry-After', String(Math.max(1, Math.ceil(retryAfter))));
+    else if (code === 'SERVICE_UNAVAILABLE') res.setHeader('Retry-After', String(DB_RETRY_AFTER_SECONDS));
     res.status(httpStatusOf(code)).json(body);
   }
 
   private classify(exception: unknown, req: Request): { code: ErrorCode; message: string } {
+    if (isDatabaseUnavailable(exception)) {
+      // PostgreSQL restarting or unreachable, or the embedded database's queue full: retryable, and
+      // the pool reconnects by itself. The driver's message may name the host: log only.
+      this.logger.warn(`${req.method} ${req.path} database unavailable: ${(exception as Error).message}`);
+      const message = exception instanceof PayError ? exception.message : 'the database is unavailable; retry shortly';
+      return { code: 'SERVICE_UNAVAILABLE', message };
+    }
     if (exception instanceof PayError) {
       if (exception.detail || exception.status >= 500) {
         this.logger.warn(

@@ -1,8 +1,9 @@
-import { Controller, Inject, Post, Req, Res } from '@nestjs/common';
+import { Controller, Inject, Logger, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import type { ChannelType, RawNotify } from '#channels';
+import { ChannelRegistry, type ChannelType, type RawNotify } from '#channels';
 import { APP_CONFIG, type AppConfig } from '#config';
-import { NotifyService, REFUSED_UNSIGNED } from '#payments';
+import { isDatabaseUnavailable } from '#database';
+import { NotifyService, type NotifyOutcome, REFUSED_UNSIGNED } from '#payments';
 import type { ErrorBody } from './error.filter.js';
 import { RateLimiter } from './rate-limit.js';
 import { requestIdOf } from './request-id.js';
@@ -18,8 +19,11 @@ import { requestIdOf } from './request-id.js';
  */
 @Controller()
 export class NotifyController {
+  private readonly logger = new Logger('Notify');
+
   constructor(
     private readonly notify: NotifyService,
+    private readonly registry: ChannelRegistry,
     private readonly limiter: RateLimiter,
     @Inject(APP_CONFIG) private readonly cfg: AppConfig,
   ) {}
@@ -66,7 +70,20 @@ export class NotifyController {
     const limit = this.cfg.notifyRefusedPerMinute;
     const source = req.ip ?? req.socket.remoteAddress ?? 'unknown';
     const blocked = limit > 0 ? this.limiter.blockedFor('notify_ip', source) : undefined;
-    const outcome = await this.notify.handle(type, raw, { recordRefused: blocked === undefined });
+    let outcome: NotifyOutcome;
+    try {
+      outcome = await this.notify.handle(type, raw, { recordRefused: blocked === undefined });
+    } catch (err) {
+      // Nothing was acknowledged (the database is away, or the pipeline failed before it could keep
+      // the request): answer the channel's own failure reply so that the provider sends it again.
+      const provider = this.registry.provider(type);
+      if (!provider) throw err;
+      const why = isDatabaseUnavailable(err) ? 'the database is unavailable' : (err as Error).message;
+      this.logger.warn(`${type} notify not taken (${why}); the provider will retry`);
+      const reply = provider.rejectReply();
+      res.status(reply.status).type(reply.contentType).send(reply.body);
+      return;
+    }
     let retryAfter = blocked;
     if (limit > 0 && blocked === undefined && REFUSED_UNSIGNED.has(outcome.verdict)) {
       const count = await this.limiter.hit('notify_ip', source, limit);

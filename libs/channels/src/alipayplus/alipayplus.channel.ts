@@ -45,7 +45,13 @@ import {
   type Json,
 } from './alipayplus.mapper.js';
 import { AlipayPlusSigner } from './alipayplus.signer.js';
-import { AlipayPlusTokenStore, type AlipayPlusAuthorization } from './alipayplus.tokens.js';
+import {
+  type AlipayPlusAuthorization,
+  type AlipayPlusTokenStore,
+  InMemoryAlipayPlusTokenStore,
+  accessTokenUsable,
+  refreshTokenUsable,
+} from './alipayplus.tokens.js';
 
 /** A validated instance configuration (see AlipayPlusProvider for the checks). */
 export interface AlipayPlusChannelConfig {
@@ -69,6 +75,8 @@ export interface AlipayPlusChannelOptions {
   readonly config: AlipayPlusChannelConfig;
   readonly clock?: Clock;
   readonly timeoutMs?: number;
+  /** Where customers' authorizations are kept; in this instance's memory when not given. */
+  readonly tokenStore?: AlipayPlusTokenStore;
 }
 
 type ApiName = keyof typeof ALIPAYPLUS_PATHS;
@@ -76,8 +84,8 @@ type ApiName = keyof typeof ALIPAYPLUS_PATHS;
 /**
  * One Alipay+ mini-program merchant (shared/design/PROTOCOLS.md §3). The payment request id is the
  * attempt id, so a retried createPayment of one attempt is idempotent at the wallet. Pure adapter: no
- * database. User authorizations (accessToken/refreshToken) live in this instance's memory only and are
- * never returned or logged.
+ * database. User authorizations (accessToken/refreshToken) live in the injected AlipayPlusTokenStore
+ * (PostgreSQL in the app) and are never returned or logged.
  */
 export class AlipayPlusChannel implements PaymentChannel {
   readonly type = 'pays.AlipayPlusType' as const;
@@ -91,7 +99,7 @@ export class AlipayPlusChannel implements PaymentChannel {
   readonly #config: AlipayPlusChannelConfig;
   readonly #clock: Clock;
   readonly #timeoutMs: number;
-  readonly #tokens = new AlipayPlusTokenStore();
+  readonly #tokens: AlipayPlusTokenStore;
   readonly #refreshing = new Map<string, Promise<AlipayPlusAuthorization>>();
   readonly #logger: Logger;
 
@@ -103,6 +111,7 @@ export class AlipayPlusChannel implements PaymentChannel {
     this.#gateway = options.config.gatewayUrl.replace(/\/+$/, '');
     this.#clock = options.clock ?? new SystemClock();
     this.#timeoutMs = options.timeoutMs ?? CHANNEL_HTTP_TIMEOUT_MS;
+    this.#tokens = options.tokenStore ?? new InMemoryAlipayPlusTokenStore();
     this.#signer = new AlipayPlusSigner({
       clientId: options.config.clientId,
       privateKey: options.config.privateKey,
@@ -119,11 +128,6 @@ export class AlipayPlusChannel implements PaymentChannel {
   /** paymentRequestId = the attempt id: the wallet's idempotency key is one attempt. */
   outTradeNoFor(_orderId: string, attemptId: string): string {
     return attemptId;
-  }
-
-  /** How many user authorizations this instance holds (for metrics; never the tokens). */
-  get authorizationCount(): number {
-    return this.#tokens.size;
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -173,7 +177,7 @@ export class AlipayPlusChannel implements PaymentChannel {
         return outcome.paymentId !== undefined ? { channelTradeNo: outcome.paymentId } : {};
       case 'failed': {
         const { resultCode } = outcome.result;
-        if (invalidatesAuthorization(resultCode)) this.#tokens.delete(customerId);
+        if (invalidatesAuthorization(resultCode)) await this.#tokens.delete(this.fullName, customerId);
         if (resultCode === 'REPEAT_REQ_INCONSISTENT') {
           // The attempt's paymentRequestId was used with other parameters (another customer): a state
           // conflict of this order, not a wallet outage.
@@ -221,18 +225,26 @@ export class AlipayPlusChannel implements PaymentChannel {
 
   async #liveAuthorization(customerId: string): Promise<AlipayPlusAuthorization> {
     const now = this.#clock.now();
-    const auth = this.#tokens.get(customerId);
-    if (auth && AlipayPlusTokenStore.accessTokenUsable(auth, now)) return auth;
-    if (!auth || !AlipayPlusTokenStore.refreshTokenUsable(auth, now) || !auth.refreshToken) {
-      if (auth) this.#tokens.delete(customerId);
+    const auth = await this.#tokens.get(this.fullName, customerId);
+    if (auth && accessTokenUsable(auth, now)) return auth;
+    if (!auth || !refreshTokenUsable(auth, now) || !auth.refreshToken) {
+      if (auth) await this.#tokens.delete(this.fullName, customerId);
       throw new PayError('INVALID_PARAMS', 'no valid authorization for this customer: send a new authCode');
     }
     const inFlight = this.#refreshing.get(customerId);
     if (inFlight) return inFlight;
     const refreshToken = auth.refreshToken;
-    const p = this.#applyToken({ grantType: 'REFRESH_TOKEN', refreshToken: refreshToken.reveal() }, customerId).finally(
-      () => this.#refreshing.delete(customerId),
-    );
+    const p = this.#applyToken({ grantType: 'REFRESH_TOKEN', refreshToken: refreshToken.reveal() }, customerId)
+      .catch(async (err: unknown) => {
+        // Another api process may have refreshed first (the wallet then refuses the old refresh token):
+        // its new authorization is in the shared store.
+        const latest = await this.#tokens.get(this.fullName, customerId);
+        if (latest && latest.refreshToken?.reveal() !== refreshToken.reveal() && accessTokenUsable(latest, now)) {
+          return latest;
+        }
+        throw err;
+      })
+      .finally(() => this.#refreshing.delete(customerId));
     this.#refreshing.set(customerId, p);
     return p;
   }
@@ -252,7 +264,12 @@ export class AlipayPlusChannel implements PaymentChannel {
     const result = readResult(answer['result']);
     if (!result || result.resultStatus !== 'S') {
       const refused = result?.resultStatus === 'F' && isGrantRefusal(result.resultCode);
-      if (forCustomer !== undefined && refused) this.#tokens.delete(forCustomer);
+      if (forCustomer !== undefined && refused && grant.grantType === 'REFRESH_TOKEN') {
+        // Forget it only if it is still the authorization that was refused (not one another process stored since).
+        const current = await this.#tokens.get(this.fullName, forCustomer);
+        if (current?.refreshToken?.reveal() === grant.refreshToken)
+          await this.#tokens.delete(this.fullName, forCustomer);
+      }
       if (refused) {
         throw new PayError(
           'INVALID_PARAMS',
@@ -283,7 +300,7 @@ export class AlipayPlusChannel implements PaymentChannel {
       ...(refreshToken ? { refreshToken: new Secret(refreshToken) } : {}),
       ...(refreshTokenExpiresAt ? { refreshTokenExpiresAt } : {}),
     };
-    this.#tokens.put(auth);
+    await this.#tokens.put(this.fullName, auth);
     return auth;
   }
 

@@ -1,7 +1,13 @@
 import { timeoutMsOf } from '../http.js';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { Clock, ConfigError } from '#common';
-import type { ChannelInstanceConfig, ChannelProvider, NotifyReply, RawNotify } from '../channel.interface.js';
+import type {
+  ChannelContext,
+  ChannelInstanceConfig,
+  ChannelProvider,
+  NotifyReply,
+  RawNotify,
+} from '../channel.interface.js';
 import { AlipayPlusChannel, type AlipayPlusChannelConfig } from './alipayplus.channel.js';
 import { alipayPlusNotifyReply, headerOf } from './alipayplus.mapper.js';
 import { AlipayPlusKeyError, loadAlipayPlusPrivateKey, loadAlipayPlusPublicKey } from './alipayplus.signer.js';
@@ -17,7 +23,7 @@ export class AlipayPlusProvider implements ChannelProvider {
 
   constructor(@Optional() @Inject(Clock) private readonly clock?: Clock) {}
 
-  createInstance(instance: ChannelInstanceConfig): AlipayPlusChannel {
+  createInstance(instance: ChannelInstanceConfig, context?: ChannelContext): AlipayPlusChannel {
     const config = parseAlipayPlusConfig(instance);
     return new AlipayPlusChannel({
       fullName: instance.fullName,
@@ -25,6 +31,7 @@ export class AlipayPlusProvider implements ChannelProvider {
       config,
       timeoutMs: timeoutMsOf(instance.config, instance.fullName),
       ...(this.clock ? { clock: this.clock } : {}),
+      ...(context?.alipayPlusTokens ? { tokenStore: context.alipayPlusTokens } : {}),
     });
   }
 

@@ -1106,6 +1106,7 @@ export function createAlipaySandbox(opts: AlipaySandboxOptions): AlipaySandbox {
     type: 'pays.AliPayType',
     title: 'Alipay (sandbox)',
     isDefault: true,
+    sandbox: true,
     config: {
       appId,
       privateKey: app.privateKey.export({ type: 'pkcs1', format: 'der' }).toString('base64'),

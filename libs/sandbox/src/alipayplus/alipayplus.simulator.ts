@@ -985,6 +985,7 @@ export function createAlipayPlusSandbox(opts: AlipayPlusSandboxOptions): {
     type: 'pays.AlipayPlusType',
     title: 'Alipay+ wallet (sandbox)',
     isDefault: true,
+    sandbox: true,
     config: {
       clientId,
       privateKey: merchant.privateKey.export({ type: 'pkcs8', format: 'der' }).toString('base64'),

@@ -829,6 +829,7 @@ export function createWechatPaySandbox(opts: WechatPaySandboxOptions): {
     type: 'pays.WechatPayType',
     title: 'WeChat Pay (sandbox)',
     isDefault: true,
+    sandbox: true,
     config: {
       appId,
       mchId,
