@@ -11,6 +11,7 @@ export const ERROR_CODES = [
   'UNAUTHORIZED',
   'FORBIDDEN',
   'ORDER_NOT_EXIST_ERROR',
+  'EVENT_NOT_EXIST',
   'NOT_FOUND',
   'ORDER_EXISTS',
   'ORDER_STATUS_ERROR',
@@ -38,6 +39,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case 'FORBIDDEN':
       return 403;
     case 'ORDER_NOT_EXIST_ERROR':
+    case 'EVENT_NOT_EXIST':
     case 'NOT_FOUND':
       return 404;
     case 'ORDER_EXISTS':

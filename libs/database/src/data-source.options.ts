@@ -2,9 +2,10 @@ import type { DataSourceOptions } from 'typeorm';
 import { ENTITIES } from './entities/index.js';
 import { EmbeddedDatabase } from './embedded-database.js';
 import { Initial1764000000000 } from './migrations/1764000000000-Initial.js';
+import { Webhooks1765200000000 } from './migrations/1765200000000-Webhooks.js';
 
 /** Migrations listed explicitly, in order. Never edit one that has landed: add a new one. */
-export const MIGRATIONS = [Initial1764000000000];
+export const MIGRATIONS = [Initial1764000000000, Webhooks1765200000000];
 
 export interface DatabaseSettings {
   readonly databaseUrl: string | undefined;

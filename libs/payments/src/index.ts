@@ -6,3 +6,4 @@ export * from './public-url.js';
 export * from './notify/notify.service.js';
 export * from './domain/order-state-machine.js';
 export * from './jobs/index.js';
+export * from './webhooks/index.js';

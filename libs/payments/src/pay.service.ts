@@ -23,6 +23,8 @@ import { type AttemptRecord, type OrderRecord, OrderStore } from './order-store.
 import { type ApplyOutcome, PaymentTransitions } from './payment-transitions.js';
 import { PublicUrl } from './public-url.js';
 import { qrPngDataUrl } from './qr-png.js';
+import { EventWriter } from './webhooks/event-writer.js';
+import { checkNotifyUrl } from './webhooks/notify-url.js';
 
 export interface CreateOrderInput {
   readonly subject: string;
@@ -113,6 +115,7 @@ export class PayService {
     private readonly publicUrl: PublicUrl,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly cfg: AppConfig,
+    private readonly events: EventWriter,
   ) {}
 
   generateOrderId(): string {
@@ -134,6 +137,7 @@ export class PayService {
     }
     const now = this.clock.now();
     const expireTime = this.expiryOf(input, now);
+    if (input.notifyUrl !== undefined) await checkNotifyUrl(input.notifyUrl, this.cfg.webhookAllowPrivate);
     const metadataJson = input.metadata === undefined ? undefined : JSON.stringify(input.metadata);
     // PostgreSQL text and jsonb cannot hold U+0000: refuse it instead of failing on insert.
     if (subject.includes('\u0000') || metadataJson?.includes('\\u0000')) {
@@ -337,7 +341,16 @@ export class PayService {
       const outcome = await this.closeAttempt(attempt);
       if (outcome === 'paid') break;
     }
-    const closed = await this.store.finishUnpaid(order.id, 'close', 'cancelled');
+    const closed = await this.store.transaction(async (em) => {
+      const done = await this.store.finishUnpaid(order.id, 'close', 'cancelled', em);
+      if (done)
+        await this.events.write(em, {
+          type: 'order.closed',
+          orderId: done.orderId,
+          data: { order: toOrderView(done) },
+        });
+      return done;
+    });
     if (closed) return closed;
     const now = await this.query(orderId);
     if (now.status === 'success') throw new PayError('ORDER_STATUS_ERROR', 'order was paid and cannot be cancelled');

@@ -1,7 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import type { ChannelTradeSnapshot } from '#channels';
+import { formatMinor } from '#common';
 import { type AttemptRecord, type OrderRecord, OrderStore } from './order-store.js';
+import { toOrderView } from './pay.service.js';
+import { EventWriter } from './webhooks/event-writer.js';
 
 export type ApplyOutcome =
   | { readonly kind: 'paid'; readonly order: OrderRecord } // this call moved the order to success
@@ -15,13 +18,16 @@ export type ApplyOutcome =
 /**
  * The one place where what a channel says (by notify, by query, by the sweep) changes our state.
  * Callers run it inside a transaction; every move is a compare-and-set, so concurrent callers with the
- * same news produce exactly one transition and one outbox event.
+ * same news produce exactly one transition and one event (webhooks/event-writer.ts).
  */
 @Injectable()
 export class PaymentTransitions {
   private readonly logger = new Logger(PaymentTransitions.name);
 
-  constructor(private readonly store: OrderStore) {}
+  constructor(
+    private readonly store: OrderStore,
+    private readonly events: EventWriter,
+  ) {}
 
   async apply(attempt: AttemptRecord, snap: ChannelTradeSnapshot, em: EntityManager): Promise<ApplyOutcome> {
     switch (snap.status) {
@@ -73,35 +79,34 @@ export class PaymentTransitions {
       em,
     );
     if (order) {
-      await this.store.addOutboxEvent(
-        'order.succeeded',
-        order.orderId,
-        {
-          orderId: order.orderId,
-          attemptId: attempt.id,
-          channel: attempt.channel,
-          amountMinor: order.amountMinor,
-          currency: order.currency,
-        },
-        em,
-      );
+      await this.events.write(em, {
+        type: 'order.succeeded',
+        orderId: order.orderId,
+        data: { order: toOrderView(order) },
+      });
       return { kind: 'paid', order };
     }
     // The order was already paid through another attempt: a second payment of one order. Record it
     // (the money is real) and leave an event for the refund of the surplus.
     this.logger.warn(`second payment of order ${attempt.orderId} through ${attempt.channel} (attempt ${attempt.id})`);
-    await this.store.addOutboxEvent(
-      'payment.duplicate',
-      attempt.orderId,
-      {
-        orderId: attempt.orderId,
-        attemptId: attempt.id,
-        channel: attempt.channel,
-        amountMinor: attempt.amountMinor,
-        currency: attempt.currency,
-      },
-      em,
-    );
-    return { kind: 'second_payment', order: await this.store.findOrderByPk(attempt.orderPk, em) };
+    const current = await this.store.findOrderByPk(attempt.orderPk, em);
+    if (current) {
+      await this.events.write(em, {
+        type: 'payment.second',
+        orderId: current.orderId,
+        data: {
+          order: toOrderView(current),
+          payment: {
+            channel: attempt.channel,
+            payType: attempt.payType,
+            amount: formatMinor(attempt.amountMinor, attempt.currency),
+            currency: attempt.currency,
+            channelTradeNo: moved.channelTradeNo,
+            paidAt: paidAt.toISOString(),
+          },
+        },
+      });
+    }
+    return { kind: 'second_payment', order: current };
   }
 }

@@ -14,6 +14,16 @@ import { PublicUrl } from './public-url.js';
 import { NotifyService } from './notify/notify.service.js';
 import { ScheduleModule } from '@nestjs/schedule';
 import { HousekeepingJob, JobStats, JobsRunner, OrderSyncJob, TimeoutCloserJob } from './jobs/index.js';
+import { APP_CONFIG } from '#config';
+import {
+  DeliveryStore,
+  EventWriter,
+  EventsService,
+  WEBHOOK_SETTINGS,
+  WebhookPublisher,
+  WebhookWake,
+  webhookSettingsFrom,
+} from './webhooks/index.js';
 
 export interface PaymentsModuleOptions {
   /** One provider per channel type, given to the registry through the PAYMENT_CHANNELS token. */
@@ -38,6 +48,11 @@ export class PaymentsModule {
       TimeoutCloserJob,
       OrderSyncJob,
       HousekeepingJob,
+      WEBHOOK_SETTINGS,
+      DeliveryStore,
+      EventWriter,
+      EventsService,
+      WebhookPublisher,
     ];
     return {
       module: PaymentsModule,
@@ -57,6 +72,12 @@ export class PaymentsModule {
         OrderSyncJob,
         HousekeepingJob,
         JobsRunner,
+        { provide: WEBHOOK_SETTINGS, inject: [APP_CONFIG], useFactory: webhookSettingsFrom },
+        DeliveryStore,
+        WebhookWake,
+        EventWriter,
+        EventsService,
+        WebhookPublisher,
       ],
       exports: exported,
     };
