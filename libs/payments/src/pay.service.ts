@@ -2,7 +2,6 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
   ORDER_ID_PATTERN,
   PayError,
-  formatMinor,
   generateOrderId,
   isSupportedCurrency,
   newId,
@@ -23,6 +22,10 @@ import { type AttemptRecord, type OrderRecord, OrderStore } from './order-store.
 import { type ApplyOutcome, PaymentTransitions } from './payment-transitions.js';
 import { PublicUrl } from './public-url.js';
 import { qrPngDataUrl } from './qr-png.js';
+import { toOrderView } from './order-view.js';
+
+// The Order view lives in order-view.ts (payment-transitions and the webhooks need it without a cycle).
+export { type OrderView, toOrderView } from './order-view.js';
 import { EventWriter } from './webhooks/event-writer.js';
 import { checkNotifyUrl } from './webhooks/notify-url.js';
 
@@ -47,23 +50,6 @@ export interface PayInput {
   readonly customerId?: string;
 }
 
-/** The Order of API.md §4, as answered to clients. */
-export interface OrderView {
-  orderId: string;
-  subject: string;
-  amount: string;
-  currency: string;
-  status: string;
-  channel: string | null;
-  payType: string | null;
-  channelTradeNo: string | null;
-  payTime: string | null;
-  expireTime: string;
-  createdAt: string;
-  refundedAmount: string;
-  metadata: Record<string, unknown> | null;
-}
-
 export interface PayInfoView {
   orderId: string;
   channel: string;
@@ -73,24 +59,6 @@ export interface PayInfoView {
   form: string | null;
   jsapiParams: JsapiParams | null;
   expireTime: string;
-}
-
-export function toOrderView(o: OrderRecord): OrderView {
-  return {
-    orderId: o.orderId,
-    subject: o.subject,
-    amount: formatMinor(o.amountMinor, o.currency),
-    currency: o.currency,
-    status: o.status,
-    channel: o.channel,
-    payType: o.payType,
-    channelTradeNo: o.channelTradeNo,
-    payTime: o.payTime?.toISOString() ?? null,
-    expireTime: o.expireTime.toISOString(),
-    createdAt: o.createdAt.toISOString(),
-    refundedAmount: formatMinor(o.refundedMinor, o.currency),
-    metadata: o.metadata,
-  };
 }
 
 const MAX_METADATA_BYTES = 4096;

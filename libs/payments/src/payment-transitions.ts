@@ -3,7 +3,7 @@ import type { EntityManager } from 'typeorm';
 import type { ChannelTradeSnapshot } from '#channels';
 import { formatMinor } from '#common';
 import { type AttemptRecord, type OrderRecord, OrderStore } from './order-store.js';
-import { toOrderView } from './pay.service.js';
+import { toOrderView } from './order-view.js';
 import { EventWriter } from './webhooks/event-writer.js';
 
 export type ApplyOutcome =

@@ -1,7 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { PayError, Clock } from '#common';
 import { OrderStore, type AttemptRecord, type OrderRecord } from '../order-store.js';
-import { PayService, isCreating, toOrderView } from '../pay.service.js';
+import { PayService, isCreating } from '../pay.service.js';
+import { toOrderView } from '../order-view.js';
 import { EventWriter } from '../webhooks/event-writer.js';
 import { JobStats } from './job-stats.js';
 import { SWEEP_RETRY_MS, backoffMs } from './backoff.js';
