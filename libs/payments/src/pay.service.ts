@@ -1,13 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import {
-  ORDER_ID_PATTERN,
-  PayError,
-  generateOrderId,
-  isSupportedCurrency,
-  newId,
-  parseAmount,
-  Clock,
-} from '#common';
+import { ORDER_ID_PATTERN, PayError, generateOrderId, isSupportedCurrency, newId, parseAmount, Clock } from '#common';
 import { APP_CONFIG, type AppConfig } from '#config';
 import {
   type AttemptRef,

@@ -50,6 +50,10 @@ export class Webhooks1765200000000 implements MigrationInterface {
         CONSTRAINT uq_deliveries_event_endpoint UNIQUE (event_id, endpoint)
       )`);
     await q.query(`CREATE INDEX ix_deliveries_due ON event_deliveries (next_attempt_at) WHERE status = 'pending'`);
+    // The claim takes the oldest due deliveries of each endpoint (per-endpoint slots).
+    await q.query(
+      `CREATE INDEX ix_deliveries_endpoint_due ON event_deliveries (endpoint, next_attempt_at, id) WHERE status = 'pending'`,
+    );
 
     await q.query(`
       INSERT INTO events (id, type, order_id, body, created_at)

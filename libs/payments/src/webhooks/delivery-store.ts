@@ -142,20 +142,36 @@ export class DeliveryStore {
     const heldCounts = heldEndpoints.map((e) => held.get(e) ?? 0);
     const rows = rowsOf(
       await this.ds.query(
-        `WITH due AS (
-           SELECT id, endpoint, row_number() OVER (PARTITION BY endpoint ORDER BY next_attempt_at, id) AS rn
-             FROM event_deliveries
+        `WITH endpoints AS MATERIALIZED (
+           SELECT DISTINCT endpoint FROM event_deliveries
             WHERE status = 'pending' AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until <= now())
-         ), picked AS (
-           SELECT d.id FROM event_deliveries d
-            WHERE d.id IN (
-              SELECT due.id FROM due
-               LEFT JOIN unnest($3::varchar[], $4::int[]) AS h(endpoint, n) ON h.endpoint = due.endpoint
-               WHERE due.rn <= $2 - COALESCE(h.n, 0))
+         ), room AS MATERIALIZED (
+           SELECT e.endpoint, $2 - COALESCE(h.n, 0) AS n
+             FROM endpoints e LEFT JOIN unnest($3::varchar[], $4::int[]) AS h(endpoint, n) ON h.endpoint = e.endpoint
+            WHERE $2 - COALESCE(h.n, 0) > 0
+         ), candidates AS MATERIALIZED (
+           -- Twice the room of each endpoint, so that rows another publisher is claiming right now
+           -- (skipped below) do not leave this one empty-handed.
+           SELECT c.id FROM room r
+            CROSS JOIN LATERAL (
+              SELECT id FROM event_deliveries d
+               WHERE d.endpoint = r.endpoint AND d.status = 'pending' AND d.next_attempt_at <= now()
+                 AND (d.lease_until IS NULL OR d.lease_until <= now())
+               ORDER BY d.next_attempt_at, d.id
+               LIMIT r.n * 2) c
+         ), locked AS MATERIALIZED (
+           SELECT d.id, d.endpoint, d.next_attempt_at FROM event_deliveries d
+            WHERE d.id IN (SELECT id FROM candidates)
               AND d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= now())
-            ORDER BY d.next_attempt_at, d.id
-            LIMIT $1
             FOR UPDATE SKIP LOCKED
+         ), picked AS (
+           SELECT l.id FROM (
+             SELECT id, endpoint, next_attempt_at,
+                    row_number() OVER (PARTITION BY endpoint ORDER BY next_attempt_at, id) AS rn FROM locked) l
+             JOIN room r ON r.endpoint = l.endpoint
+            WHERE l.rn <= r.n
+            ORDER BY l.next_attempt_at, l.id
+            LIMIT $1
          )
          UPDATE event_deliveries d
             SET lease_until = now() + make_interval(secs => $5), attempts = d.attempts + 1, last_attempt_at = now()
