@@ -147,7 +147,7 @@ describe('merchant webhooks', () => {
   }
 
   const hitsFor = (r: Receiver, n: number): Promise<Hit[]> =>
-    until(async () => (r.hits.length >= n ? r.hits : undefined), 15_000, 20);
+    until(() => Promise.resolve(r.hits.length >= n ? r.hits : undefined), 15_000, 20);
 
   it("a paid order's event reaches its notifyUrl and every WEBHOOK_URLS endpoint, signed for each secret", async () => {
     const merchant = await receiver();
@@ -179,7 +179,7 @@ describe('merchant webhooks', () => {
     // Nothing secret in the payload: no key, no notify URL.
     expect(hit!.body).not.toMatch(/secret|notifyUrl|privateKey/i);
 
-    const copy = await until(async () => everyEvent.hits.find((h) => h.eventId === event.id));
+    const copy = await until(() => Promise.resolve(everyEvent.hits.find((h) => h.eventId === event.id)));
     expect(copy.body).toBe(hit!.body);
 
     const api = await http.get(`/api/v1/events/${event.id}`).set(auth()).expect(200);
@@ -247,7 +247,11 @@ describe('merchant webhooks', () => {
     const ids = await db.query<{ id: string }[]>(`SELECT id FROM events WHERE order_id = ANY($1)`, [orders]);
     expect(ids).toHaveLength(6);
     // Every event reaches the healthy endpoint while the hanging one still holds its requests open.
-    await until(async () => (ids.every(({ id }) => everyEvent.ids().includes(id)) ? true : undefined), 8000, 20);
+    await until(
+      () => Promise.resolve(ids.every(({ id }) => everyEvent.ids().includes(id)) ? true : undefined),
+      8000,
+      20,
+    );
     expect(hanging.hits.length).toBeGreaterThanOrEqual(1);
     expect(hanging.hits.every((h) => h.answered === null)).toBe(true);
     const rows = await db.query<{ status: string; last_error: string | null }[]>(
@@ -460,7 +464,7 @@ describePg('webhook publishers in several processes', () => {
     const ids = await seedEvents(10, merchant.url);
     const first = spawnWorker(env({ WEBHOOK_LEASE_SECONDS: '15' }));
     procs.push(first);
-    await until(async () => (merchant.hits.length >= 4 ? true : undefined), 30_000, 20); // requests in flight
+    await until(() => Promise.resolve(merchant.hits.length >= 4 ? true : undefined), 30_000, 20); // requests in flight
     first.child.kill('SIGKILL');
     await first.exited;
     holding = false;
