@@ -688,7 +688,7 @@ describe('Alipay+ mini-program wallet (pays.AlipayPlusType)', () => {
       const state = await stateOf(orderId);
       expect(state.order['status']).toBe('timeout');
       expect(['closed', 'failed']).toContain(state.attempts[0]?.['status']);
-      expect(state.outbox).toEqual([]);
+      expect(state.outbox).toEqual([{ topic: 'order.timeout', order_id: orderId }]);
       // The sandbox wallet expires an unpaid payment at paymentExpiryTime itself (FAIL/ORDER_IS_CLOSED),
       // so the closer's inquiry already finds it dead; the explicit cancel is covered below.
       const atWallet = wallet.payment(paymentRequestId)!;
