@@ -114,7 +114,9 @@ describe('Alipay channel (sandbox, e2e)', () => {
 
   const outboxTopics = async (orderId: string): Promise<string[]> =>
     (
-      await db.query<{ topic: string }[]>('SELECT topic FROM outbox_events WHERE order_id = $1 ORDER BY id', [orderId])
+      await db.query<{ topic: string }[]>('SELECT type AS topic FROM events WHERE order_id = $1 ORDER BY seq', [
+        orderId,
+      ])
     ).map((r) => r.topic);
 
   const inboxByBody = (body: string) =>

@@ -103,7 +103,7 @@ describe('Alipay+ mini-program wallet (pays.AlipayPlusType)', () => {
     return {
       order: await orderRow(orderId),
       attempts: await ds.query<Row[]>('SELECT * FROM payment_attempts WHERE order_id = $1 ORDER BY id', [orderId]),
-      outbox: await ds.query<Row[]>('SELECT topic, order_id FROM outbox_events WHERE order_id = $1 ORDER BY id', [
+      outbox: await ds.query<Row[]>('SELECT type AS topic, order_id FROM events WHERE order_id = $1 ORDER BY seq', [
         orderId,
       ]),
     };
@@ -540,9 +540,7 @@ describe('Alipay+ mini-program wallet (pays.AlipayPlusType)', () => {
       );
       expect(inbox.length).toBeGreaterThanOrEqual(1);
       for (const r of inbox) expect(r).toEqual({ verdict: 'unknown_order', order_id: null, channel: 'pays.myWallet' });
-      const events = await ds.query<Row[]>("SELECT 1 FROM outbox_events WHERE payload->>'attemptId' = $1", [
-        paymentRequestId,
-      ]);
+      const events = await ds.query<Row[]>(`SELECT 1 FROM events WHERE strpos(body, $1) > 0`, [paymentRequestId]);
       expect(events).toEqual([]);
     });
 
@@ -690,7 +688,7 @@ describe('Alipay+ mini-program wallet (pays.AlipayPlusType)', () => {
       const state = await stateOf(orderId);
       expect(state.order['status']).toBe('timeout');
       expect(['closed', 'failed']).toContain(state.attempts[0]?.['status']);
-      expect(state.outbox).toEqual([]);
+      expect(state.outbox).toEqual([{ topic: 'order.timeout', order_id: orderId }]);
       // The sandbox wallet expires an unpaid payment at paymentExpiryTime itself (FAIL/ORDER_IS_CLOSED),
       // so the closer's inquiry already finds it dead; the explicit cancel is covered below.
       const atWallet = wallet.payment(paymentRequestId)!;

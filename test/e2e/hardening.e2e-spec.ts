@@ -98,7 +98,9 @@ describe('money holes (issue 9)', () => {
     expect(res.body.status).toBe('close');
     const [a] = await db.query<Row[]>(`SELECT status FROM payment_attempts WHERE order_id = $1`, [orderId]);
     expect(a).toEqual({ status: 'paid' });
-    const events = await db.query<Row[]>(`SELECT topic FROM outbox_events WHERE order_id = $1`, [orderId]);
+    const events = await db.query<Row[]>(`SELECT type AS topic FROM events WHERE order_id = $1 ORDER BY seq`, [
+      orderId,
+    ]);
     expect(events.map((e) => e['topic'])).toEqual(['payment.late']);
   });
 });

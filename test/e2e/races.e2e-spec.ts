@@ -196,9 +196,10 @@ describe('races around creating a trade', () => {
       orderId,
     ]);
     expect(after).toEqual([{ status: 'paid' }]);
-    const events = await db.query<{ topic: string }[]>(`SELECT topic FROM outbox_events WHERE order_id = $1`, [
-      orderId,
-    ]);
+    const events = await db.query<{ topic: string }[]>(
+      `SELECT type AS topic FROM events WHERE order_id = $1 ORDER BY seq`,
+      [orderId],
+    );
     expect(events.map((e) => e.topic)).toEqual(['payment.late']);
   });
 

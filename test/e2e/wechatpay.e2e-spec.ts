@@ -57,7 +57,7 @@ function rig(get: () => TestApp) {
     return row;
   }
   const outbox = (orderId: string): Promise<{ topic: string }[]> =>
-    ds().query<{ topic: string }[]>('SELECT topic FROM outbox_events WHERE order_id = $1 ORDER BY id', [orderId]);
+    ds().query<{ topic: string }[]>('SELECT type AS topic FROM events WHERE order_id = $1 ORDER BY seq', [orderId]);
   const inboxByBody = (body: string): Promise<Row[]> =>
     ds().query<Row[]>(
       `SELECT channel_type, channel, verdict, verdict_detail, order_id, receive_count

@@ -7,6 +7,7 @@ import type { ChannelInstanceConfig, ChannelProvider } from '#channels';
 import { PaymentsModule } from '#payments';
 import { API_KEYS, AuthGuard } from './http/auth.guard.js';
 import { ErrorFilter } from './http/error.filter.js';
+import { EventsController } from './http/events.controller.js';
 import { FacadeController } from './http/facade.controller.js';
 import { HealthController } from './http/health.controller.js';
 import { HttpDrain } from './http/http-drain.js';
@@ -48,6 +49,7 @@ export class ApiModule {
         OrdersController,
         RefundsController,
         FacadeController,
+        EventsController,
       ],
       providers: [
         { provide: API_KEYS, useValue: opts.apiKeys },

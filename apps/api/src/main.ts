@@ -37,7 +37,11 @@ async function main(): Promise<void> {
   }
   const listenUrl = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`;
   const base = config.publicBaseUrl ?? listenUrl;
-  const sandbox = sandboxOn ? await startSandbox({ baseUrl: base }) : undefined;
+  let webhookSecrets = config.webhookSecrets;
+  if (sandboxOn && webhookSecrets.length === 0) {
+    webhookSecrets = [`whsec_${randomBytes(24).toString('base64url')}`];
+  }
+  const sandbox = sandboxOn ? await startSandbox({ baseUrl: base, webhookSecrets }) : undefined;
 
   let apiKeys: readonly ApiKey[] | undefined = config.apiKeys;
   if (!apiKeys) {
@@ -50,9 +54,22 @@ async function main(): Promise<void> {
         '\n\n',
     );
   }
+  if (sandboxOn && config.webhookSecrets.length === 0) {
+    process.stdout.write(
+      `Sandbox webhook secret (generated for this run; set WEBHOOK_SECRETS to choose your own):\n  ${webhookSecrets[0]}\n\n`,
+    );
+  }
 
   const app = await createApiApp({
-    config,
+    // In the sandbox the app's events also go to its own inbox (/sandbox/webhooks), over loopback http.
+    config: sandbox
+      ? {
+          ...config,
+          webhookSecrets,
+          webhookAllowPrivate: true,
+          webhookUrls: [...config.webhookUrls, sandbox.webhookInboxUrl],
+        }
+      : config,
     apiKeys,
     channelProviders: channelProviders(),
     instances: [...configured, ...(sandbox?.instances ?? [])],
@@ -62,6 +79,7 @@ async function main(): Promise<void> {
   app.get(PublicUrl).setListeningUrl(listenUrl);
   if (sandbox) {
     logger.warn(`sandbox mode (${mode.reason}): simulated Alipay, WeChat Pay and Alipay+ at ${base}/sandbox/`);
+    logger.log(`sandbox webhook inbox: ${base}/sandbox/webhooks`);
     process.once('beforeExit', () => sandbox.close());
   }
   logger.log(

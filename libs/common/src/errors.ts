@@ -12,6 +12,7 @@ export const ERROR_CODES = [
   'FORBIDDEN',
   'ORDER_NOT_EXIST_ERROR',
   'REFUND_NOT_EXIST',
+  'EVENT_NOT_EXIST',
   'NOT_FOUND',
   'ORDER_EXISTS',
   'REFUND_EXISTS',
@@ -42,6 +43,7 @@ export function httpStatusOf(code: ErrorCode): number {
       return 403;
     case 'ORDER_NOT_EXIST_ERROR':
     case 'REFUND_NOT_EXIST':
+    case 'EVENT_NOT_EXIST':
     case 'NOT_FOUND':
       return 404;
     case 'ORDER_EXISTS':

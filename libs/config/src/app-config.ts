@@ -54,6 +54,22 @@ export interface AppConfig {
   readonly embeddedQueueMax: number;
   /** Embedded database: how long a request waits for the connection before it answers 503. */
   readonly embeddedQueueTimeoutMs: number;
+  /** Endpoints that receive every merchant event (API.md §10), besides each order's notifyUrl. */
+  readonly webhookUrls: readonly string[];
+  /** HMAC secrets of PayBridge-Signature, one `v1=` each (rotation). */
+  readonly webhookSecrets: readonly string[];
+  /** Allows http and private, loopback and link-local webhook addresses (development; the sandbox). */
+  readonly webhookAllowPrivate: boolean;
+  /** Events whose deliveries are all finished are removed after this many days. */
+  readonly eventRetentionDays: number;
+  /** Delays between delivery tries, in ms; the last repeats (WEBHOOK_RETRY_SCHEDULE, e.g. `5s,30s,2m`). */
+  readonly webhookRetryScheduleMs: readonly number[];
+  /** How long a delivery is retried before it is `failed` (WEBHOOK_RETRY_FOR, default 3d). */
+  readonly webhookRetryForMs: number;
+  /** How long a publisher's claim on a delivery lasts (longer than the 10 s request timeout). */
+  readonly webhookLeaseSeconds: number;
+  /** Runs the webhook publisher in this process (api and worker; default true). */
+  readonly webhookPublisherEnabled: boolean;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -87,6 +103,14 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     trustProxyHops: int(env, 'TRUST_PROXY_HOPS', 0, 0, 10),
     embeddedQueueMax: int(env, 'EMBEDDED_QUEUE_MAX', 100, 1, 100_000),
     embeddedQueueTimeoutMs: int(env, 'EMBEDDED_QUEUE_WAIT_MS', 5000, 100, 120_000),
+    webhookUrls: list(env, 'WEBHOOK_URLS').map((v, i) => webhookUrl(v, i)),
+    webhookSecrets: webhookSecrets(env),
+    webhookAllowPrivate: bool(env, 'WEBHOOK_ALLOW_PRIVATE', false),
+    eventRetentionDays: int(env, 'EVENT_RETENTION_DAYS', 30, 1, 3650),
+    webhookRetryScheduleMs: durations(env, 'WEBHOOK_RETRY_SCHEDULE', '5s,30s,2m,10m,30m,1h,3h'),
+    webhookRetryForMs: durations(env, 'WEBHOOK_RETRY_FOR', '3d')[0] ?? 3 * 86_400_000,
+    webhookLeaseSeconds: int(env, 'WEBHOOK_LEASE_SECONDS', 60, 15, 3600),
+    webhookPublisherEnabled: bool(env, 'WEBHOOK_PUBLISHER_ENABLED', true),
   };
 }
 
@@ -153,4 +177,45 @@ function url(env: Env, name: string): string | undefined {
     throw new ConfigError(`${name} must be an http(s) URL`);
   }
   return v.replace(/\/+$/, '');
+}
+
+function list(env: Env, name: string): string[] {
+  return (nonEmpty(env[name]) ?? '')
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+}
+
+/** Syntax only here; the scheme and address rules are the webhook URL guard's, checked at start-up. */
+function webhookUrl(v: string, index: number): string {
+  try {
+    const u = new URL(v);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
+    if (u.username || u.password) throw new Error('credentials');
+  } catch {
+    throw new ConfigError(`WEBHOOK_URLS entry #${index + 1} must be an http(s) URL without credentials`);
+  }
+  return v;
+}
+
+/** `WEBHOOK_SECRETS`: comma-separated, each at least 16 characters. Errors never echo a secret. */
+function webhookSecrets(env: Env): string[] {
+  const secrets = list(env, 'WEBHOOK_SECRETS');
+  secrets.forEach((s, i) => {
+    if (s.length < 16) throw new ConfigError(`WEBHOOK_SECRETS entry #${i + 1} must be at least 16 characters`);
+  });
+  return secrets;
+}
+
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Comma-separated durations with a unit (`100ms`, `5s`, `2m`, `1h`, `3d`), each above zero. */
+function durations(env: Env, name: string, dflt: string): number[] {
+  const raw = nonEmpty(env[name]) ?? dflt;
+  return raw.split(',').map((part) => {
+    const m = /^\s*(\d{1,9})(ms|s|m|h|d)\s*$/.exec(part);
+    const ms = m ? Number(m[1]) * (UNIT_MS[m[2] ?? ''] ?? 0) : 0;
+    if (!(ms > 0)) throw new ConfigError(`${name} must be comma-separated durations such as 5s,30s,2m,1h,3d`);
+    return ms;
+  });
 }

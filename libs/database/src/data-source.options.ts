@@ -6,6 +6,7 @@ import { AlipayPlusAuthorizations1765000000000 } from './migrations/176500000000
 import { ClaimTokensAndRateLimits1765000001000 } from './migrations/1765000001000-ClaimTokensAndRateLimits.js';
 import { CancelMark1765000002000 } from './migrations/1765000002000-CancelMark.js';
 import { Refunds1765100000000 } from './migrations/1765100000000-Refunds.js';
+import { Webhooks1765200000000 } from './migrations/1765200000000-Webhooks.js';
 
 /** Migrations listed explicitly, in order. Never edit one that has landed: add a new one. */
 export const MIGRATIONS = [
@@ -14,6 +15,7 @@ export const MIGRATIONS = [
   ClaimTokensAndRateLimits1765000001000,
   CancelMark1765000002000,
   Refunds1765100000000,
+  Webhooks1765200000000,
 ];
 
 export interface DatabaseSettings {

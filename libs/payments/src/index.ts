@@ -10,3 +10,4 @@ export * from './refunds/refund.service.js';
 export * from './refunds/refund-store.js';
 export * from './refunds/refund-sync.job.js';
 export * from './alipayplus-tokens.store.js';
+export * from './webhooks/index.js';

@@ -553,17 +553,4 @@ export class OrderStore {
       [attemptId, offsetMs / 1000, minDelayMs / 1000],
     );
   }
-
-  async addOutboxEvent(
-    topic: string,
-    orderId: string,
-    payload: Record<string, unknown>,
-    em: EntityManager,
-  ): Promise<void> {
-    await em.query(`INSERT INTO outbox_events (topic, order_id, payload) VALUES ($1, $2, $3)`, [
-      topic,
-      orderId,
-      JSON.stringify(payload),
-    ]);
-  }
 }

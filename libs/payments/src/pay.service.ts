@@ -1,14 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import {
-  ORDER_ID_PATTERN,
-  PayError,
-  formatMinor,
-  generateOrderId,
-  isSupportedCurrency,
-  newId,
-  parseAmount,
-  Clock,
-} from '#common';
+import { ORDER_ID_PATTERN, PayError, generateOrderId, isSupportedCurrency, newId, parseAmount, Clock } from '#common';
 import { APP_CONFIG, type AppConfig } from '#config';
 import {
   type AttemptRef,
@@ -20,10 +11,16 @@ import {
   clientResultNextStep,
 } from '#channels';
 import { type AttemptRecord, type OrderRecord, OrderStore } from './order-store.js';
-import { type PaymentRecord, RefundStore, toPayment } from './refunds/refund-store.js';
+import { RefundStore, toPayment } from './refunds/refund-store.js';
 import { type ApplyOutcome, PaymentTransitions } from './payment-transitions.js';
 import { PublicUrl } from './public-url.js';
 import { qrPngDataUrl } from './qr-png.js';
+import { type OrderView, toOrderView } from './order-view.js';
+
+// The Order view lives in order-view.ts (payment-transitions and the webhooks need it without a cycle).
+export { type OrderView, type PaymentView, toOrderView } from './order-view.js';
+import { EventWriter } from './webhooks/event-writer.js';
+import { checkNotifyUrl } from './webhooks/notify-url.js';
 
 export interface CreateOrderInput {
   readonly subject: string;
@@ -46,42 +43,6 @@ export interface PayInput {
   readonly customerId?: string;
 }
 
-/** The Order of API.md §4, as answered to clients. */
-export interface OrderView {
-  orderId: string;
-  subject: string;
-  amount: string;
-  currency: string;
-  status: string;
-  channel: string | null;
-  payType: string | null;
-  channelTradeNo: string | null;
-  payTime: string | null;
-  expireTime: string;
-  createdAt: string;
-  refundedAmount: string;
-  /** `none`, `partial` or `full`: how much of the kept payment has been refunded. */
-  refundStatus: 'none' | 'partial' | 'full';
-  metadata: Record<string, unknown> | null;
-  /** Every payment the order received (a second or late one too), when the caller loaded them. */
-  payments?: PaymentView[];
-}
-
-/** One payment of an order (a paid attempt), API.md §4. */
-export interface PaymentView {
-  channel: string;
-  payType: string;
-  amount: string;
-  currency: string;
-  channelTradeNo: string | null;
-  paidAt: string | null;
-  refundedAmount: string;
-  /** A payment the order did not keep: a second payment of a paid order. */
-  second: boolean;
-  /** A payment that landed after the order was closed or timed out. */
-  late: boolean;
-}
-
 export interface PayInfoView {
   orderId: string;
   channel: string;
@@ -91,39 +52,6 @@ export interface PayInfoView {
   form: string | null;
   jsapiParams: JsapiParams | null;
   expireTime: string;
-}
-
-export function toOrderView(o: OrderRecord, payments?: readonly PaymentRecord[]): OrderView {
-  const view: OrderView = {
-    orderId: o.orderId,
-    subject: o.subject,
-    amount: formatMinor(o.amountMinor, o.currency),
-    currency: o.currency,
-    status: o.status,
-    channel: o.channel,
-    payType: o.payType,
-    channelTradeNo: o.channelTradeNo,
-    payTime: o.payTime?.toISOString() ?? null,
-    expireTime: o.expireTime.toISOString(),
-    createdAt: o.createdAt.toISOString(),
-    refundedAmount: formatMinor(o.refundedMinor, o.currency),
-    refundStatus: o.refundedMinor === 0 ? 'none' : o.refundedMinor >= o.amountMinor ? 'full' : 'partial',
-    metadata: o.metadata,
-  };
-  if (payments) {
-    view.payments = payments.map((p) => ({
-      channel: p.channel,
-      payType: p.payType,
-      amount: formatMinor(p.amountMinor, p.currency),
-      currency: p.currency,
-      channelTradeNo: p.channelTradeNo,
-      paidAt: p.paidAt?.toISOString() ?? null,
-      refundedAmount: formatMinor(p.refundedMinor, p.currency),
-      second: o.status === 'success' && p.attemptId !== o.paidAttemptId,
-      late: o.status === 'close' || o.status === 'timeout',
-    }));
-  }
-  return view;
 }
 
 const MAX_METADATA_BYTES = 4096;
@@ -154,6 +82,7 @@ export class PayService {
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly cfg: AppConfig,
     private readonly refunds: RefundStore,
+    private readonly events: EventWriter,
   ) {}
 
   /** The Order as clients see it, with its payments: one round trip (GET /orders/:orderId, polling). */
@@ -187,6 +116,7 @@ export class PayService {
     }
     const now = this.clock.now();
     const expireTime = this.expiryOf(input, now);
+    if (input.notifyUrl !== undefined) await checkNotifyUrl(input.notifyUrl, this.cfg.webhookAllowPrivate);
     const metadataJson = input.metadata === undefined ? undefined : JSON.stringify(input.metadata);
     // PostgreSQL text and jsonb cannot hold U+0000: refuse it instead of failing on insert.
     if (subject.includes('\u0000') || metadataJson?.includes('\\u0000')) {
@@ -413,7 +343,17 @@ export class PayService {
       const outcome = await this.closeAttempt(attempt);
       if (outcome === 'paid') break;
     }
-    const closed = await this.store.finishUnpaid(order.id, 'close', 'cancelled');
+    const closed = await this.store.transaction(async (em) => {
+      const done = await this.store.finishUnpaid(order.id, 'close', 'cancelled', em);
+      if (done) {
+        await this.events.write(em, {
+          type: 'order.closed',
+          orderId: done.orderId,
+          data: { order: toOrderView(done, await this.refunds.paymentsOf(done.id, em)) },
+        });
+      }
+      return done;
+    });
     return closed ?? this.afterLostCancel(orderId);
   }
 

@@ -1,9 +1,13 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import type { ChannelTradeSnapshot } from '#channels';
+import { formatMinor } from '#common';
 import { type AttemptRecord, type OrderRecord, OrderStore } from './order-store.js';
 import { PaidSignal } from './paid-signal.js';
 import { RefundService } from './refunds/refund.service.js';
+import { RefundStore } from './refunds/refund-store.js';
+import { toOrderView } from './order-view.js';
+import { EventWriter } from './webhooks/event-writer.js';
 
 export type ApplyOutcome =
   | { readonly kind: 'paid'; readonly order: OrderRecord } // this call moved the order to success
@@ -18,7 +22,7 @@ export type ApplyOutcome =
 /**
  * The one place where what a channel says (by notify, by query, by the sweep) changes our state.
  * Callers run it inside a transaction; every move is a compare-and-set, so concurrent callers with the
- * same news produce exactly one transition and one outbox event.
+ * same news produce exactly one transition and one event (webhooks/event-writer.ts).
  */
 @Injectable()
 export class PaymentTransitions {
@@ -28,6 +32,8 @@ export class PaymentTransitions {
     private readonly store: OrderStore,
     private readonly paid: PaidSignal,
     private readonly refunds: RefundService,
+    private readonly refundStore: RefundStore,
+    private readonly events: EventWriter,
   ) {}
 
   async apply(attempt: AttemptRecord, snap: ChannelTradeSnapshot, em: EntityManager): Promise<ApplyOutcome> {
@@ -85,44 +91,40 @@ export class PaymentTransitions {
       if ((await this.store.markOtherAttemptsDue(order.id, attempt.id, em)) > 0) {
         this.store.afterCommit(em, () => this.paid.emit(order.id));
       }
-      await this.store.addOutboxEvent(
-        'order.succeeded',
-        order.orderId,
-        {
-          orderId: order.orderId,
-          attemptId: attempt.id,
-          channel: attempt.channel,
-          amountMinor: order.amountMinor,
-          currency: order.currency,
-        },
-        em,
-      );
+      await this.events.write(em, {
+        type: 'order.succeeded',
+        orderId: order.orderId,
+        data: { order: toOrderView(order, await this.refundStore.paymentsOf(order.id, em)) },
+      });
       return { kind: 'paid', order };
     }
     // The order was not `wait` any more: paid through another attempt (a second payment) or ended
-    // (closed or timed out: a late payment). Record it on the attempt (the money is real) and leave an
-    // event; the order keeps what the merchant was told.
+    // (closed or timed out: a late payment). Record it on the attempt (the money is real), refund it by
+    // itself (AUTO_REFUND, default on; sent after the commit) and leave an event; the order keeps what
+    // the merchant was told.
     const current = await this.store.findOrderByPk(attempt.orderPk, em);
     if (!current) throw new Error(`attempt ${attempt.id} has no order`);
     const kind = current.status === 'success' ? 'second_payment' : 'late_payment';
-    // Refunded by itself (AUTO_REFUND, default on), in this transaction; sent after the commit.
-    await this.refunds.autoRefund(moved, kind === 'second_payment' ? 'auto_second_payment' : 'auto_late_payment', em);
     this.logger.warn(
       `${kind === 'second_payment' ? 'second' : 'late'} payment of order ${attempt.orderId} ` +
         `(${current.status}) through ${attempt.channel} (attempt ${attempt.id})`,
     );
-    await this.store.addOutboxEvent(
-      kind === 'second_payment' ? 'payment.second' : 'payment.late',
-      attempt.orderId,
-      {
-        orderId: attempt.orderId,
-        attemptId: attempt.id,
-        channel: attempt.channel,
-        amountMinor: attempt.amountMinor,
-        currency: attempt.currency,
+    await this.refunds.autoRefund(moved, kind === 'second_payment' ? 'auto_second_payment' : 'auto_late_payment', em);
+    await this.events.write(em, {
+      type: kind === 'second_payment' ? 'payment.second' : 'payment.late',
+      orderId: current.orderId,
+      data: {
+        order: toOrderView(current, await this.refundStore.paymentsOf(current.id, em)),
+        payment: {
+          channel: attempt.channel,
+          payType: attempt.payType,
+          amount: formatMinor(attempt.amountMinor, attempt.currency),
+          currency: attempt.currency,
+          channelTradeNo: moved.channelTradeNo,
+          paidAt: paidAt.toISOString(),
+        },
       },
-      em,
-    );
+    });
     return { kind, order: current };
   }
 }

@@ -20,6 +20,16 @@ import { PgAlipayPlusTokenStore } from './alipayplus-tokens.store.js';
 import { NotifyService } from './notify/notify.service.js';
 import { ScheduleModule } from '@nestjs/schedule';
 import { HousekeepingJob, JobStats, JobsRunner, OrderSyncJob, TimeoutCloserJob } from './jobs/index.js';
+import { APP_CONFIG } from '#config';
+import {
+  DeliveryStore,
+  EventWriter,
+  EventsService,
+  WEBHOOK_SETTINGS,
+  WebhookPublisher,
+  WebhookWake,
+  webhookSettingsFrom,
+} from './webhooks/index.js';
 
 export interface PaymentsModuleOptions {
   /** One provider per channel type, given to the registry through the PAYMENT_CHANNELS token. */
@@ -47,6 +57,11 @@ export class PaymentsModule {
       RefundService,
       RefundStore,
       RefundSyncJob,
+      WEBHOOK_SETTINGS,
+      DeliveryStore,
+      EventWriter,
+      EventsService,
+      WebhookPublisher,
     ];
     return {
       module: PaymentsModule,
@@ -71,6 +86,12 @@ export class PaymentsModule {
         RefundStore,
         RefundSyncJob,
         JobsRunner,
+        { provide: WEBHOOK_SETTINGS, inject: [APP_CONFIG], useFactory: webhookSettingsFrom },
+        DeliveryStore,
+        WebhookWake,
+        EventWriter,
+        EventsService,
+        WebhookPublisher,
       ],
       exports: exported,
     };

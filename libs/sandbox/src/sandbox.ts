@@ -3,6 +3,7 @@ import type { ChannelInstanceConfig } from '#channels';
 import { createAlipaySandbox, type AlipaySimulator } from './alipay/alipay.simulator.js';
 import { startWechatPaySandbox, type WechatPaySimulator } from './wechatpay/wechatpay.simulator.js';
 import { createAlipayPlusSandbox, type AlipayPlusSimulator } from './alipayplus/alipayplus.simulator.js';
+import { WebhookInbox } from './webhooks/webhook-inbox.js';
 
 export interface SandboxMount {
   readonly path: string;
@@ -17,6 +18,9 @@ export interface Sandbox {
   readonly alipayplus: AlipayPlusSimulator;
   /** Where the WeChat simulator's mutual-TLS `/secapi/` listener runs (refunds), `https://127.0.0.1:<port>`. */
   readonly wechatSecapiUrl: string;
+  readonly webhookInbox: WebhookInbox;
+  /** Where the app delivers its events in sandbox mode (the inbox's receiver). */
+  readonly webhookInboxUrl: string;
   close(): void;
 }
 
@@ -26,6 +30,8 @@ export interface SandboxOptions {
   readonly notifyRetryDelaysMs?: number[];
   /** WeChat refuses closeorder in an order's first five minutes; tests shorten that. */
   readonly wechatMinCloseAgeMs?: number;
+  /** The secrets the app signs webhooks with: the inbox verifies with them. */
+  readonly webhookSecrets?: readonly string[];
 }
 
 /**
@@ -45,17 +51,21 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     ...(opts.wechatMinCloseAgeMs === undefined ? {} : { minCloseAgeMs: opts.wechatMinCloseAgeMs }),
   });
   const alipayplus = createAlipayPlusSandbox({ baseUrl: `${base}/sandbox/alipayplus`, ...retry });
+  const webhookInbox = new WebhookInbox({ secrets: opts.webhookSecrets ?? [] });
   return {
     instances: [alipay.instance, wechatpay.instance, alipayplus.instance],
     mounts: [
       { path: '/sandbox/alipay', listener: alipay.simulator.listener },
       { path: '/sandbox/wechatpay', listener: wechatpay.simulator.listener },
       { path: '/sandbox/alipayplus', listener: alipayplus.simulator.listener },
+      { path: '/sandbox/webhooks', listener: webhookInbox.listener },
     ],
     alipay: alipay.simulator,
     wechatpay: wechatpay.simulator,
     alipayplus: alipayplus.simulator,
     wechatSecapiUrl: wechatpay.secapi.url,
+    webhookInbox,
+    webhookInboxUrl: `${base}/sandbox/webhooks/receive`,
     close() {
       alipay.simulator.close();
       wechatpay.simulator.close();

@@ -1,7 +1,7 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import { JobStats } from '#payments';
+import { DeliveryStore, JobStats } from '#payments';
 import { Roles } from './auth.guard.js';
 
 /**
@@ -13,6 +13,7 @@ import { Roles } from './auth.guard.js';
 export class MetricsController {
   constructor(
     private readonly stats: JobStats,
+    private readonly deliveries: DeliveryStore,
     @InjectDataSource() private readonly ds: DataSource,
   ) {}
 
@@ -32,6 +33,15 @@ export class MetricsController {
     lines.push(
       '# TYPE paybridge_attempts_sync_overdue gauge',
       `paybridge_attempts_sync_overdue ${r?.overdue_sync ?? 0}`,
+    );
+    const backlog = await this.deliveries.backlog();
+    lines.push(
+      '# TYPE paybridge_webhook_deliveries_pending gauge',
+      `paybridge_webhook_deliveries_pending ${backlog.pending}`,
+    );
+    lines.push(
+      '# TYPE paybridge_webhook_oldest_undelivered_seconds gauge',
+      `paybridge_webhook_oldest_undelivered_seconds ${Math.round(backlog.oldestPendingSeconds)}`,
     );
     return `${lines.join('\n')}\n`;
   }

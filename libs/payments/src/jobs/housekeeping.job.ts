@@ -1,4 +1,5 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
+import { APP_CONFIG, type AppConfig } from '#config';
 import { OrderStore, affectedOf } from '../order-store.js';
 
 const BATCH = 1000;
@@ -9,7 +10,26 @@ const BATCH = 1000;
  */
 @Injectable()
 export class HousekeepingJob {
-  constructor(private readonly store: OrderStore) {}
+  constructor(
+    private readonly store: OrderStore,
+    @Inject(APP_CONFIG) private readonly cfg: AppConfig,
+  ) {}
+
+  /**
+   * Deletes events older than EVENT_RETENTION_DAYS with no delivery still pending (delivered, or failed
+   * and visible for the whole retention), with their deliveries; answers how many events went.
+   */
+  deleteOldEvents(): Promise<number> {
+    const days = Math.trunc(this.cfg.eventRetentionDays);
+    return this.deleteInBatches(
+      `DELETE FROM events WHERE id IN (
+         SELECT e.id FROM events e
+          WHERE e.created_at < now() - interval '${days} days'
+            AND NOT EXISTS (SELECT 1 FROM event_deliveries d WHERE d.event_id = e.id AND d.status = 'pending')
+          ORDER BY e.created_at
+          LIMIT ${BATCH})`,
+    );
+  }
 
   /** Deletes idempotency keys past their expiry; answers how many went. */
   deleteExpiredIdempotencyKeys(): Promise<number> {

@@ -15,6 +15,10 @@ export class JobStats {
     sync_payments_found: 0,
     sync_attempts_closed: 0,
     sync_channel_failures: 0,
+    webhook_deliveries_delivered: 0,
+    webhook_deliveries_retried: 0,
+    webhook_deliveries_failed: 0,
+    webhook_deliveries_claim_lost: 0,
   };
 
   inc(name: keyof JobStats['counters'], by = 1): void {

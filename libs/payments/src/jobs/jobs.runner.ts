@@ -66,13 +66,16 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     };
   }
 
-  /** Drops Idempotency-Key answers past their TTL and refused notifies older than 30 days. */
+  /** Drops Idempotency-Key answers past their TTL, refused notifies older than 30 days, and old finished events. */
   async housekeeping(): Promise<number> {
     const keys = await this.housekeepingJob.deleteExpiredIdempotencyKeys();
     const notifies = await this.housekeepingJob.deleteOldRefusedNotifies();
-    if (keys || notifies)
-      this.logger.log(`housekeeping: removed ${keys} expired idempotency keys, ${notifies} old refused notifies`);
-    return keys + notifies;
+    const events = await this.housekeepingJob.deleteOldEvents();
+    if (keys || notifies || events)
+      this.logger.log(
+        `housekeeping: removed ${keys} expired idempotency keys, ${notifies} old refused notifies, ${events} old events`,
+      );
+    return keys + notifies + events;
   }
 
   private tick(name: string, fn: () => Promise<unknown>): void {

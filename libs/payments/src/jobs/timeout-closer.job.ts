@@ -2,6 +2,8 @@ import { Injectable, Logger } from '@nestjs/common';
 import { PayError } from '#common';
 import { OrderStore, type AttemptRecord, type OrderRecord } from '../order-store.js';
 import { PayService } from '../pay.service.js';
+import { toOrderView } from '../order-view.js';
+import { EventWriter } from '../webhooks/event-writer.js';
 import { JobStats } from './job-stats.js';
 import { SWEEP_RETRY_MS, backoffMs } from './backoff.js';
 
@@ -40,6 +42,7 @@ export class TimeoutCloserJob {
     private readonly store: OrderStore,
     private readonly pay: PayService,
     private readonly stats: JobStats,
+    private readonly events: EventWriter,
   ) {}
 
   async sweepOnce(opts: SweepOptions = {}): Promise<SweepResult> {
@@ -95,7 +98,16 @@ export class TimeoutCloserJob {
         }
         if (outcome === 'pending') return this.postpone(order, retry, 'channel cannot close yet');
       }
-      const done = await this.store.finishUnpaid(order.id, 'timeout', 'expired');
+      const done = await this.store.transaction(async (em) => {
+        const moved = await this.store.finishUnpaid(order.id, 'timeout', 'expired', em);
+        if (moved)
+          await this.events.write(em, {
+            type: 'order.timeout',
+            orderId: moved.orderId,
+            data: { order: toOrderView(moved) },
+          });
+        return moved;
+      });
       if (done) {
         this.stats.inc('sweep_orders_timed_out');
         return 'timeout';

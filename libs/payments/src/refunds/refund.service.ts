@@ -5,6 +5,8 @@ import { APP_CONFIG, type AppConfig } from '#config';
 import { type ChannelRefundSnapshot, ChannelRegistry, type RefundInput, type RefundNews } from '#channels';
 import { type AttemptRecord, type OrderRecord, OrderStore } from '../order-store.js';
 import { PublicUrl } from '../public-url.js';
+import { toOrderView } from '../order-view.js';
+import { EventWriter } from '../webhooks/event-writer.js';
 import { SYNC_SCHEDULE_MS, syncOffsetMs } from '../jobs/backoff.js';
 import { type RefundRecord, type RefundSource, RefundConflict, RefundStore } from './refund-store.js';
 
@@ -79,6 +81,7 @@ export class RefundService {
     private readonly registry: ChannelRegistry,
     private readonly publicUrl: PublicUrl,
     @Inject(APP_CONFIG) private readonly cfg: AppConfig,
+    private readonly events: EventWriter,
   ) {}
 
   /**
@@ -255,7 +258,12 @@ export class RefundService {
       this.settle(refund, { ...snap, status: snap.status === 'not_found' ? 'pending' : snap.status }, em),
     );
     if (outcome.kind === 'pending' || outcome.kind === 'amount_mismatch') {
-      await this.refunds.markSubmitted(refund.id, snap.channelRefundNo ?? null, this.nextOffsetMs(refund), MIN_RETRY_MS);
+      await this.refunds.markSubmitted(
+        refund.id,
+        snap.channelRefundNo ?? null,
+        this.nextOffsetMs(refund),
+        MIN_RETRY_MS,
+      );
     }
     return (await this.refunds.findByRefundId(refund.refundId)) ?? outcome.refund;
   }
@@ -307,19 +315,15 @@ export class RefundService {
     }
   }
 
+  /** The refund's event with the Order and the Refund as they are after the change (same transaction). */
   private async event(type: 'refund.succeeded' | 'refund.failed', refund: RefundRecord, em: EntityManager) {
-    await this.orders.addOutboxEvent(
+    const order = await this.orders.findOrderByPk(refund.orderPk, em);
+    if (!order) throw new Error(`refund ${refund.refundId} has no order`);
+    await this.events.write(em, {
       type,
-      refund.orderId,
-      {
-        orderId: refund.orderId,
-        refundId: refund.refundId,
-        amountMinor: refund.amountMinor,
-        currency: refund.currency,
-        status: refund.status,
-      },
-      em,
-    );
+      orderId: refund.orderId,
+      data: { order: toOrderView(order, await this.refunds.paymentsOf(order.id, em)), refund: toRefundView(refund) },
+    });
   }
 
   private async inputOf(refund: RefundRecord): Promise<RefundInput> {
