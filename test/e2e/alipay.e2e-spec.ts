@@ -369,7 +369,7 @@ describe('Alipay channel (sandbox, e2e)', () => {
   // ------------------------------------------------------------------ cancel
 
   describe('cancel', () => {
-    it('a never-scanned precreate → close (nothing to close at Alipay); the QR paid later still counts', async () => {
+    it('a never-scanned precreate → close (nothing to close at Alipay); the QR paid later is a late payment, refunded', async () => {
       const orderId = await createOrder();
       expect((await pay(orderId, 'pc')).status).toBe(200);
       const res = await cancel(orderId);
@@ -378,15 +378,17 @@ describe('Alipay channel (sandbox, e2e)', () => {
       expect(sim.trade(orderId)).toMatchObject({ scanned: false, status: 'WAIT_BUYER_PAY' });
       expect(await orderRow(orderId)).toMatchObject({ status: 'close', closed_reason: 'cancelled', version: 2 });
       expect((await attemptRows(orderId)).map((a) => a['status'])).toEqual(['closed']);
-      expect(await outboxTopics(orderId)).toEqual([]);
+      expect(await outboxTopics(orderId)).toEqual(['order.closed']);
 
-      // The buyer scans the old QR and pays: the money is real, the order records it (a late payment).
+      // The buyer scans the old QR and pays: the money is real, recorded on the attempt and refunded;
+      // the order stays what the merchant was told.
+      sim.scan(orderId);
       await sim.pay(orderId);
-      const order = await waitForStatus(orderId, 'success');
-      expect(order['channelTradeNo']).toBe(sim.trade(orderId)!.tradeNo);
-      expect((await orderRow(orderId))['version']).toBe(3);
-      expect((await attemptRows(orderId)).map((a) => a['status'])).toEqual(['paid']);
-      expect(await outboxTopics(orderId)).toEqual(['order.succeeded']);
+      await until(async () => ((await attemptRows(orderId))[0]?.['status'] === 'paid' ? true : undefined));
+      await until(async () => ((await outboxTopics(orderId)).length === 3 ? true : undefined));
+      expect(await orderRow(orderId)).toMatchObject({ status: 'close', version: 2 });
+      expect(await outboxTopics(orderId)).toEqual(['order.closed', 'payment.late', 'refund.succeeded']);
+      expect(sim.trade(orderId)!.refunds.map((r) => r.refundAmount)).toEqual([sim.trade(orderId)!.totalAmount]);
     });
 
     it('a scanned precreate → the simulator trade is TRADE_CLOSED and the order close', async () => {
@@ -610,7 +612,7 @@ describe('Alipay channel (sandbox, e2e)', () => {
       },
     );
 
-    it('a valid TRADE_SUCCESS for an order already cancelled (close) makes it success: a late payment', async () => {
+    it('a valid TRADE_SUCCESS for an order already cancelled (close) is a late payment: recorded, refunded, the order stays closed', async () => {
       const orderId = await createOrder('19.99');
       expect((await pay(orderId, 'pc')).status).toBe(200);
       sim.scan(orderId);
@@ -620,15 +622,15 @@ describe('Alipay channel (sandbox, e2e)', () => {
       const res = await sendNotify(body);
       expect(res.text).toBe('success');
       const order = await getOrder(orderId);
-      expect(order).toMatchObject({ status: 'success', channel: INSTANCE, amount: '19.99' });
-      expect((await orderRow(orderId))['version']).toBe(3);
+      expect(order).toMatchObject({ status: 'close', amount: '19.99' });
+      expect((await orderRow(orderId))['version']).toBe(2);
       expect((await attemptRows(orderId)).map((a) => a['status'])).toEqual(['paid']);
-      expect(await outboxTopics(orderId)).toEqual(['order.succeeded']);
-      expect((await inboxByBody(body))[0]).toMatchObject({ verdict: 'applied', order_id: orderId });
+      expect((await outboxTopics(orderId)).slice(0, 2)).toEqual(['order.closed', 'payment.late']);
+      expect((await inboxByBody(body))[0]).toMatchObject({ verdict: 'late_payment', order_id: orderId });
       // A TRADE_CLOSED arriving after that changes nothing.
       const closed = await sendNotify(sim.signNotifyBody(notifyFields(sim, orderId, { trade_status: 'TRADE_CLOSED' })));
       expect(closed.text).toBe('success');
-      expect(await orderRow(orderId)).toMatchObject({ status: 'success', version: 3 });
+      expect(await orderRow(orderId)).toMatchObject({ status: 'close', version: 2 });
     });
 
     it('check after a cancel finds a late payment whose notify was lost', async () => {
@@ -638,9 +640,12 @@ describe('Alipay channel (sandbox, e2e)', () => {
       await paidWithNotifyLost(orderId);
       const res = await check(orderId);
       expect(res.status).toBe(200);
-      expect(res.body).toMatchObject({ status: 'success', channelTradeNo: sim.trade(orderId)!.tradeNo });
-      expect(await orderRow(orderId)).toMatchObject({ status: 'success', version: 3 });
-      expect(await outboxTopics(orderId)).toEqual(['order.succeeded']);
+      expect(res.body).toMatchObject({ status: 'close', refundedAmount: '0.00' });
+      expect(res.body.payments).toEqual([
+        expect.objectContaining({ late: true, channelTradeNo: sim.trade(orderId)!.tradeNo }),
+      ]);
+      expect(await orderRow(orderId)).toMatchObject({ status: 'close', version: 2 });
+      expect((await outboxTopics(orderId)).slice(0, 2)).toEqual(['order.closed', 'payment.late']);
     });
   });
 

@@ -758,6 +758,10 @@ describe('Alipay+ mini-program wallet (pays.AlipayPlusType)', () => {
         const paymentRequestId = String(attempt!['out_trade_no']);
 
         clock.offsetMs = 2 * 60_000; // the order is past its expiry; the wallet's payment is not (yet)
+        // Claims compare times on the database's clock: the order's expiry has passed there too.
+        await t2.app
+          .get(DataSource)
+          .query(`UPDATE orders SET expire_time = now() - interval '1 second' WHERE order_id = $1`, [orderId]);
         expect(w2.payment(paymentRequestId)?.status).toBe('PROCESSING');
         const swept = await t2.app.get(TimeoutCloserJob).sweepOnce({ retryScheduleMs: [200] });
         expect(swept).toMatchObject({ claimed: 1, timedOut: 1, latePaid: 0, stuck: 0 });

@@ -196,11 +196,15 @@ describe('races around creating a trade', () => {
       orderId,
     ]);
     expect(after).toEqual([{ status: 'paid' }]);
+    await until(async () => {
+      const rows = await db.query<{ status: string }[]>(`SELECT status FROM refunds WHERE order_id = $1`, [orderId]);
+      return rows[0]?.status === 'success' ? true : undefined;
+    });
     const events = await db.query<{ topic: string }[]>(
       `SELECT type AS topic FROM events WHERE order_id = $1 ORDER BY seq`,
       [orderId],
     );
-    expect(events.map((e) => e.topic)).toEqual(['payment.late']);
+    expect(events.map((e) => e.topic)).toEqual(['order.closed', 'payment.late', 'refund.succeeded']);
   });
 
   it('a paid trade whose amount differs from the order stops cancel and the sweep instead of closing the order', async () => {

@@ -52,6 +52,8 @@ export interface BootOptions {
   readonly notifyRetryDelaysMs?: number[];
   readonly wechatMinCloseAgeMs?: number;
   readonly clock?: Clock;
+  /** Merged into every sandbox instance's config (e.g. a short `timeoutMs`). */
+  readonly sandboxInstanceConfig?: Record<string, unknown>;
 }
 
 /**
@@ -83,7 +85,12 @@ export async function bootApp(opts: BootOptions = {}): Promise<TestApp> {
     config,
     apiKeys: API_KEYS,
     channelProviders: channelProviders(),
-    instances: [...(opts.instances ?? []), ...(sandbox?.instances ?? [])],
+    instances: [
+      ...(opts.instances ?? []),
+      ...(sandbox?.instances ?? []).map((i) =>
+        opts.sandboxInstanceConfig ? { ...i, config: { ...i.config, ...opts.sandboxInstanceConfig } } : i,
+      ),
+    ],
     mounts: sandbox?.mounts,
     clock: opts.clock,
     logger: ['error'],
