@@ -1,5 +1,7 @@
 import request from 'supertest';
 import { DataSource } from 'typeorm';
+import { Clock } from '#common';
+import { TimeoutCloserJob } from '#payments';
 import { auth, bootApp, type TestApp, uniqueOrderId, until } from '../utils/test-app.js';
 
 type Row = Record<string, unknown>;
@@ -102,5 +104,38 @@ describe('money holes (issue 9)', () => {
       orderId,
     ]);
     expect(events.map((e) => e['topic'])).toEqual(['payment.late']);
+  });
+
+  describe('with the process clock an hour behind the database', () => {
+    class BehindClock extends Clock {
+      now(): Date {
+        return new Date(Date.now() - 3_600_000);
+      }
+    }
+    let t2: TestApp;
+    beforeAll(async () => {
+      t2 = await bootApp({ clock: new BehindClock() });
+    });
+    afterAll(async () => {
+      await t2?.close();
+    });
+
+    it('the sweep claims by the database clock: an order expired there is swept, and its lease is set on that clock', async () => {
+      const h2 = request(t2.app.getHttpServer());
+      const db2 = t2.app.get(DataSource);
+      const orderId = uniqueOrderId('HC');
+      await h2.post('/api/v1/orders').set(auth()).send({ orderId, subject: 'clock', amount: '1.00' }).expect(201);
+      await db2.query(`UPDATE orders SET expire_time = now() - interval '1 second' WHERE order_id = $1`, [orderId]);
+      const r = await t2.app.get(TimeoutCloserJob).sweepOnce({ retryScheduleMs: [60_000] });
+      expect(r.timedOut).toBeGreaterThanOrEqual(1);
+      const [row] = await db2.query<Row[]>(
+        `SELECT status, sweep_after > now() AS leased, sweep_after < now() + interval '10 minutes' AS near
+           FROM orders WHERE order_id = $1`,
+        [orderId],
+      );
+      // Swept at once (the process's clock would say it expires in an hour), with a lease of about
+      // 120 s from the database's now (the process's clock would have put it an hour in the past).
+      expect(row).toEqual({ status: 'timeout', leased: true, near: true });
+    });
   });
 });
