@@ -30,6 +30,8 @@ export async function createApiApp(opts: ApiAppOptions): Promise<INestApplicatio
   });
   const limit = opts.config.bodyLimitBytes;
   app.disable('x-powered-by');
+  // No ETag: it hashed every JSON answer, and no client of this API revalidates with If-None-Match.
+  app.set('etag', false);
   app.use(requestIdMiddleware);
   for (const m of opts.mounts ?? []) app.use(m.path, m.listener);
   app.use(RAW_BODY_PATHS, express.raw({ type: () => true, limit }));

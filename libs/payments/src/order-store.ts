@@ -267,25 +267,26 @@ export class OrderStore {
   }
 
   /**
-   * Writes back what the channel answered and releases the creating claim; false when the attempt is
-   * no longer open (it must then not be handed to a payer).
+   * Writes back what the channel answered and releases the creating claim. Answers the order's status
+   * as this statement sees it (one round trip instead of a re-read), or undefined when the attempt is
+   * no longer open; either way other than `wait`, the trade must not be handed to a payer.
    */
   async recordPayUrl(
     attemptId: string,
     payType: string,
     payUrl: string | null,
     channelTradeNo: string | null,
-  ): Promise<boolean> {
+  ): Promise<OrderStatus | undefined> {
     const rows = rowsOf(
       await this.ds.query(
-        `UPDATE payment_attempts SET pay_type = $2, pay_url = $3, channel_trade_no = COALESCE($4::varchar, channel_trade_no),
+        `UPDATE payment_attempts a SET pay_type = $2, pay_url = $3, channel_trade_no = COALESCE($4::varchar, a.channel_trade_no),
                 creating_until = NULL, updated_at = now()
-          WHERE id = $1 AND status = 'open'
-          RETURNING id`,
+          WHERE a.id = $1 AND a.status = 'open'
+          RETURNING (SELECT o.status FROM orders o WHERE o.id = a.order_pk) AS order_status`,
         [attemptId, payType, payUrl, channelTradeNo],
       ),
     );
-    return rows.length === 1;
+    return rows[0] ? (rows[0]['order_status'] as OrderStatus) : undefined;
   }
 
   /**

@@ -237,21 +237,21 @@ export class PayService {
       else await this.store.releaseCreateClaim(attempt.id);
       throw err;
     }
-    const recorded = await this.store.recordPayUrl(
+    const orderStatus = await this.store.recordPayUrl(
       attempt.id,
       payType,
       info.payUrl ?? null,
       info.channelTradeNo ?? null,
     );
-    const now = await this.query(orderId);
-    if (!recorded || now.status !== 'wait') {
+    if (orderStatus !== 'wait') {
       // The order was cancelled or timed out while the channel created the trade (cancel and the sweep
       // had not seen this attempt yet): close the new trade instead of handing it to a payer. If it
       // cannot be closed now, the attempt stays open and the order sync closes it (or records a payment).
       await this.closeAttempt(attempt).catch((err: unknown) =>
         this.logger.warn(`closing a trade created after ${orderId} ended failed: ${(err as Error).message}`),
       );
-      throw new PayError('ORDER_STATUS_ERROR', `order is ${now.status}, not payable`);
+      const now = orderStatus ?? (await this.query(orderId)).status;
+      throw new PayError('ORDER_STATUS_ERROR', `order is ${now}, not payable`);
     }
     const qrCode = info.qrContent ? qrPngDataUrl(info.qrContent) : null;
     return {
