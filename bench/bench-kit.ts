@@ -197,7 +197,8 @@ export function spawnApi(o: ApiProcessOptions): Proc {
     ...o.extraEnv,
   };
   const nodeArgs = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`, '--import', EXIT_PRELOAD] : [];
-  return spawnNode(API_MAIN, env, nodeArgs);
+  // APP_MAIN: another entry point for the api (the Fastify experiment, bench/fastify-api.main.ts).
+  return spawnNode(resolve(option('APP_MAIN') ?? API_MAIN), env, nodeArgs);
 }
 
 export const READY_LINE = /PayBridge listening on/;
