@@ -33,6 +33,8 @@ export async function createApiApp(opts: ApiAppOptions): Promise<INestApplicatio
   app.disable('x-powered-by');
   // The source IP of rate limits: the socket's, or the one TRUST_PROXY_HOPS proxies in front vouch for.
   app.set('trust proxy', opts.config.trustProxyHops);
+  // No ETag: it hashed every JSON answer, and no client of this API revalidates with If-None-Match.
+  app.set('etag', false);
   app.use(requestIdMiddleware);
   for (const m of opts.mounts ?? []) app.use(m.path, m.listener);
   // Notify routes take no bearer key: their own small limit (real notifies are a few KiB).

@@ -27,3 +27,26 @@ describe('qrPngDataUrl', () => {
     },
   );
 });
+
+describe('qrPngDataUrl, every pixel', () => {
+  it.each([
+    ['the default scale 6 and margin 2', {}, 6, 2],
+    ['scale 5 and margin 3 (rows not a multiple of 8 pixels)', { scale: 5, margin: 3 }, 5, 3],
+  ])('with %s, each pixel is the colour of its module', (_label, opts, scale, margin) => {
+    const text = 'https://qr.alipay.com/bax08888xyzabc';
+    const png = PNG.sync.read(Buffer.from(qrPngDataUrl(text, opts).split(',')[1] ?? '', 'base64'));
+    const qr = QRCode.create(text, { errorCorrectionLevel: 'M' });
+    const n = qr.modules.size;
+    expect(png.width).toBe((n + 2 * margin) * scale);
+    let wrong = 0;
+    for (let py = 0; py < png.height; py++) {
+      for (let px = 0; px < png.width; px++) {
+        const x = Math.floor(px / scale) - margin;
+        const y = Math.floor(py / scale) - margin;
+        const isDark = x >= 0 && y >= 0 && x < n && y < n && qr.modules.get(y, x) === 1;
+        if (png.data[(py * png.width + px) * 4] !== (isDark ? 0 : 255)) wrong++;
+      }
+    }
+    expect(wrong).toBe(0);
+  });
+});

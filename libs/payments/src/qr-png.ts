@@ -11,17 +11,19 @@ export function qrPngDataUrl(text: string, opts: { scale?: number; margin?: numb
   const margin = opts.margin ?? 2;
   const qr = QRCode.create(text, { errorCorrectionLevel: 'M' });
   const n = qr.modules.size;
-  const dark = (x: number, y: number): boolean => x >= 0 && y >= 0 && x < n && y < n && qr.modules.get(y, x) === 1;
+  const bits = qr.modules.data; // n × n, row-major, 1 = dark
   const side = (n + 2 * margin) * scale;
-  const rowBytes = Math.ceil(side / 8);
-  const raw = Buffer.alloc((rowBytes + 1) * side); // each row: filter byte 0, then 1 bit per pixel
-  for (let py = 0; py < side; py++) {
-    const my = Math.floor(py / scale) - margin;
-    const row = py * (rowBytes + 1);
+  const stride = Math.ceil(side / 8) + 1; // each row: filter byte 0, then 1 bit per pixel
+  const raw = Buffer.alloc(stride * side);
+  // Grayscale 1-bit: 1 is white, 0 is black. A module row is drawn once, then copied `scale` times.
+  for (let my = -margin; my < n + margin; my++) {
+    const first = (my + margin) * scale * stride;
     for (let px = 0; px < side; px++) {
-      // Grayscale 1-bit: 1 is white, 0 is black.
-      if (!dark(Math.floor(px / scale) - margin, my)) raw[row + 1 + (px >> 3)]! |= 0x80 >> (px & 7);
+      const mx = Math.floor(px / scale) - margin;
+      const dark = my >= 0 && my < n && mx >= 0 && mx < n && bits[my * n + mx] === 1;
+      if (!dark) raw[first + 1 + (px >> 3)]! |= 0x80 >> (px & 7);
     }
+    for (let k = 1; k < scale; k++) raw.copy(raw, first + k * stride, first, first + stride);
   }
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(side, 0);
