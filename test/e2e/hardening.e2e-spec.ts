@@ -106,6 +106,18 @@ describe('money holes (issue 9)', () => {
     expect(events.map((e) => e['topic'])).toEqual(['payment.late']);
   });
 
+  it('without WEBHOOK_SECRETS an order with a notifyUrl is refused: webhooks are never sent unsigned', async () => {
+    const orderId = uniqueOrderId('HW');
+    const res = await http
+      .post('/api/v1/orders')
+      .set(auth())
+      .send({ orderId, subject: 'hook', amount: '1.00', notifyUrl: 'https://merchant.example.com/hooks' });
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe('INVALID_PARAMS');
+    expect(res.body.message).toMatch(/WEBHOOK_SECRETS/);
+    expect(await db.query(`SELECT id FROM orders WHERE order_id = $1`, [orderId])).toEqual([]);
+  });
+
   describe('with the process clock an hour behind the database', () => {
     class BehindClock extends Clock {
       now(): Date {

@@ -334,7 +334,7 @@ describe('notifyUrl safety outside the sandbox', () => {
   let t: TestApp;
   let http: ReturnType<typeof request>;
   beforeAll(async () => {
-    t = await bootApp({ sandbox: false });
+    t = await bootApp({ sandbox: false, env: { WEBHOOK_SECRETS: 'whsec_notify_url_safety_0123456789' } });
     http = request(t.app.getHttpServer());
   });
   afterAll(async () => {

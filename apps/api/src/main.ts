@@ -41,6 +41,9 @@ async function main(): Promise<void> {
   if (sandboxOn && webhookSecrets.length === 0) {
     webhookSecrets = [`whsec_${randomBytes(24).toString('base64url')}`];
   }
+  if (config.webhookUrls.length > 0 && webhookSecrets.length === 0) {
+    throw new ConfigError('WEBHOOK_URLS needs WEBHOOK_SECRETS: every delivery is signed (docs/webhooks.md)');
+  }
   const sandbox = sandboxOn ? await startSandbox({ baseUrl: base, webhookSecrets }) : undefined;
 
   let apiKeys: readonly ApiKey[] | undefined = config.apiKeys;

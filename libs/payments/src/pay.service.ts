@@ -116,7 +116,12 @@ export class PayService {
     }
     const now = this.clock.now();
     const expireTime = this.expiryOf(input, now);
-    if (input.notifyUrl !== undefined) await checkNotifyUrl(input.notifyUrl, this.cfg.webhookAllowPrivate);
+    if (input.notifyUrl !== undefined) {
+      if (this.cfg.webhookSecrets.length === 0) {
+        throw new PayError('INVALID_PARAMS', 'notifyUrl needs signed webhooks: the server has no WEBHOOK_SECRETS');
+      }
+      await checkNotifyUrl(input.notifyUrl, this.cfg.webhookAllowPrivate);
+    }
     const metadataJson = input.metadata === undefined ? undefined : JSON.stringify(input.metadata);
     // PostgreSQL text and jsonb cannot hold U+0000: refuse it instead of failing on insert.
     if (subject.includes('\u0000') || metadataJson?.includes('\\u0000')) {

@@ -50,7 +50,10 @@ export class WebhookPublisher implements OnApplicationBootstrap, BeforeApplicati
   onApplicationBootstrap(): void {
     if (!this.settings.publisherEnabled) return;
     if (this.settings.secrets.length === 0) {
-      this.logger.warn('WEBHOOK_SECRETS is not set: webhooks are sent without PayBridge-Signature');
+      // A receiver could not tell our events from anyone's: never send them unsigned. Deliveries wait
+      // for a process that has the secrets (orders refuse a notifyUrl where none is set).
+      this.logger.error('WEBHOOK_SECRETS is not set: this process does not deliver webhooks (they would be unsigned)');
+      return;
     }
     this.start();
   }
