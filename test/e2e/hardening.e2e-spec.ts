@@ -118,6 +118,32 @@ describe('money holes (issue 9)', () => {
     expect(await db.query(`SELECT id FROM orders WHERE order_id = $1`, [orderId])).toEqual([]);
   });
 
+  it('a sweep pass takes each order once, even when orders that keep failing are postponed by 0 s', async () => {
+    const ids = Array.from({ length: 12 }, () => uniqueOrderId('HP'));
+    await db.query(
+      `INSERT INTO orders (id, order_id, subject, amount_minor, currency, status, expire_time)
+       SELECT gen_random_uuid(), oid, 'gone', 100, 'CNY', 'wait', now() - interval '1 second' FROM unnest($1::varchar[]) oid`,
+      [ids],
+    );
+    // Attempts on a channel instance this app does not have: every try fails (CHANNEL_NOT_FOUND).
+    await db.query(
+      `INSERT INTO payment_attempts (id, order_pk, order_id, channel, channel_type, pay_type, out_trade_no, amount_minor, currency, status)
+       SELECT gen_random_uuid(), o.id, o.order_id, 'pays.gone', 'pays.AliPayType', 'PRE_PAY', o.order_id, 100, 'CNY', 'open'
+         FROM orders o WHERE o.order_id = ANY($1)`,
+      [ids],
+    );
+    const r = await t.app.get(TimeoutCloserJob).sweepOnce({ retryScheduleMs: [0] });
+    expect(r.stuck).toBeGreaterThanOrEqual(12);
+    const rows = await db.query<Row[]>(`SELECT sweep_attempts AS n FROM orders WHERE order_id = ANY($1)`, [ids]);
+    expect(rows.map((x) => x['n'])).toEqual(ids.map(() => 1));
+    // Postponed by 0 s: the next pass takes them again.
+    await t.app.get(TimeoutCloserJob).sweepOnce({ retryScheduleMs: [0] });
+    const again = await db.query<Row[]>(`SELECT sweep_attempts AS n FROM orders WHERE order_id = ANY($1)`, [ids]);
+    expect(again.map((x) => x['n'])).toEqual(ids.map(() => 2));
+    // Leave nothing for other suites' sweeps to trip on.
+    await db.query(`UPDATE orders SET status = 'close', closed_reason = 'test' WHERE order_id = ANY($1)`, [ids]);
+  });
+
   describe('with the process clock an hour behind the database', () => {
     class BehindClock extends Clock {
       now(): Date {

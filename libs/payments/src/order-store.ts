@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { AttemptStatus, OrderStatus } from '#database';
 import { attemptSourcesFor, orderSourcesFor } from './domain/order-state-machine.js';
+import { type Row, date, num, rowsOf, str } from './sql-rows.js';
 
 export interface OrderRecord {
   readonly id: string;
@@ -56,8 +57,6 @@ export interface AttemptRecord {
   readonly createdAt: Date;
 }
 
-type Row = Record<string, unknown>;
-
 /** Callbacks waiting for the commit of a transaction started by OrderStore.transaction. */
 const AFTER_COMMIT = new WeakMap<EntityManager, Array<() => void>>();
 
@@ -71,28 +70,6 @@ const PAYABLE = `o.status = 'wait' AND o.cancel_requested_at IS NULL AND o.expir
 
 /** How long one create call at a channel may hold its attempt (channel calls time out after 10 s). */
 export const CREATE_CLAIM_SECONDS = 30;
-
-/** TypeORM answers UPDATE/DELETE with [rows, count] and INSERT/SELECT with rows: normalise to rows. */
-function rowsOf(result: unknown): Row[] {
-  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') {
-    return result[0] as Row[];
-  }
-  return result as Row[];
-}
-
-/** The row count of an UPDATE/DELETE as TypeORM answers it ([rows, count]). */
-export function affectedOf(result: unknown): number {
-  return Array.isArray(result) && typeof result[1] === 'number' ? result[1] : 0;
-}
-
-const num = (v: unknown): number => {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n)) throw new Error('amount column out of the safe integer range');
-  return n;
-};
-const date = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string | Date));
-const str = (v: unknown): string | null =>
-  typeof v === 'string' ? v : v === null || v === undefined ? null : JSON.stringify(v);
 
 export function toOrder(r: Row): OrderRecord {
   return {
@@ -248,14 +225,28 @@ export class OrderStore {
     return rows[0] ? toOrder(rows[0]) : undefined;
   }
 
-  /** Moves an order to `success` from any status the state machine allows; undefined if it lost. */
-  async markOrderPaid(orderPk: string, facts: PaidFacts, em: EntityManager): Promise<OrderRecord | undefined> {
+  /**
+   * Moves an order to `success` from any status the state machine allows; undefined if it lost. In the
+   * same statement its other open attempts become due for the order sync (`othersDue` counts them), so
+   * they are closed at their channels right after the commit and cannot take a second payment for long.
+   */
+  async markOrderPaid(
+    orderPk: string,
+    facts: PaidFacts,
+    em: EntityManager,
+  ): Promise<{ order: OrderRecord; othersDue: number } | undefined> {
     const rows = rowsOf(
       await em.query(
-        `UPDATE orders SET status = 'success', channel = $2, pay_type = $3, channel_trade_no = $4, pay_time = $5,
-                paid_attempt_id = $6, version = version + 1, updated_at = now()
-          WHERE id = $1 AND status = ANY($7::varchar[])
-          RETURNING *`,
+        `WITH paid AS (
+           UPDATE orders SET status = 'success', channel = $2, pay_type = $3, channel_trade_no = $4, pay_time = $5,
+                  paid_attempt_id = $6, version = version + 1, updated_at = now()
+            WHERE id = $1 AND status = ANY($7::varchar[])
+            RETURNING *),
+         due AS (
+           UPDATE payment_attempts SET next_sync_at = now()
+            WHERE order_pk = $1 AND id <> $6 AND status = 'open' AND EXISTS (SELECT 1 FROM paid)
+            RETURNING id)
+         SELECT paid.*, (SELECT count(*) FROM due)::int AS others_due FROM paid`,
         [
           orderPk,
           facts.channel,
@@ -267,7 +258,7 @@ export class OrderStore {
         ],
       ),
     );
-    return rows[0] ? toOrder(rows[0]) : undefined;
+    return rows[0] ? { order: toOrder(rows[0]), othersDue: Number(rows[0]['others_due']) } : undefined;
   }
 
   /** wait → close | timeout; undefined if the order was no longer `wait`. */
@@ -467,41 +458,35 @@ export class OrderStore {
   }
 
   /**
-   * In the transaction that made an order `success`: its other open attempts become due for the order
-   * sync at once, so they are closed at their channels (right after the commit in this process, by any
-   * process's sync job otherwise) and cannot take a second payment for long.
-   */
-  async markOtherAttemptsDue(orderPk: string, paidAttemptId: string, em: EntityManager): Promise<number> {
-    return affectedOf(
-      await em.query(
-        `UPDATE payment_attempts SET next_sync_at = now()
-          WHERE order_pk = $1 AND id <> $2 AND status = 'open'`,
-        [orderPk, paidAttemptId],
-      ),
-    );
-  }
-
-  /**
    * The expiry sweep's claim: up to `limit` expired `wait` orders, row-locked only for this statement
    * (SKIP LOCKED) and then held by a committed lease in `sweep_after`. Every time here is the database's
    * clock, so processes whose clocks differ never cut each other's leases short.
    */
-  async claimExpiredOrders(limit: number, leaseSeconds: number): Promise<OrderRecord[]> {
+  async claimExpiredOrders(limit: number, leaseSeconds: number, passStart: Date): Promise<OrderRecord[]> {
     const rows = rowsOf(
       await this.ds.query(
         `UPDATE orders o
             SET sweep_after = now() + make_interval(secs => $2), sweep_attempts = o.sweep_attempts + 1
           WHERE o.id IN (
             SELECT id FROM orders
-             WHERE status = 'wait' AND expire_time <= now() AND (sweep_after IS NULL OR sweep_after <= now())
+             WHERE status = 'wait' AND expire_time <= now() AND (sweep_after IS NULL OR sweep_after <= $3)
              ORDER BY expire_time
              LIMIT $1
              FOR UPDATE SKIP LOCKED)
           RETURNING o.*`,
-        [limit, leaseSeconds],
+        [limit, leaseSeconds, passStart],
       ),
     );
     return rows.map(toOrder);
+  }
+
+  /**
+   * The database's clock now: a job pass starts with it, and claims only work that was due by then, so
+   * one pass never takes the same row twice (an order postponed by 0 s comes back in the next pass).
+   */
+  async dbNow(): Promise<Date> {
+    const rows = rowsOf(await this.ds.query(`SELECT now() AS now`));
+    return date(rows[0]?.['now']) ?? new Date();
   }
 
   /** Sets when the sweep may take a still-waiting order again (its backoff, from the database's clock). */
@@ -517,20 +502,25 @@ export class OrderStore {
    * `orderPk` limits it to one order's attempts (the close of an order's other attempts right after it
    * was paid).
    */
-  async claimDueAttempts(limit: number, leaseSeconds: number, orderPk?: string): Promise<AttemptRecord[]> {
+  async claimDueAttempts(
+    limit: number,
+    leaseSeconds: number,
+    passStart: Date,
+    orderPk?: string,
+  ): Promise<AttemptRecord[]> {
     const rows = rowsOf(
       await this.ds.query(
         `UPDATE payment_attempts a
             SET next_sync_at = now() + make_interval(secs => $2), sync_count = a.sync_count + 1
           WHERE a.id IN (
             SELECT id FROM payment_attempts
-             WHERE next_sync_at <= now() AND (creating_until IS NULL OR creating_until < now())
+             WHERE next_sync_at <= $4 AND (creating_until IS NULL OR creating_until < now())
                AND ($3::uuid IS NULL OR order_pk = $3::uuid)
              ORDER BY next_sync_at
              LIMIT $1
              FOR UPDATE SKIP LOCKED)
           RETURNING a.*`,
-        [limit, leaseSeconds, orderPk ?? null],
+        [limit, leaseSeconds, orderPk ?? null, passStart],
       ),
     );
     return rows.map(toAttempt);

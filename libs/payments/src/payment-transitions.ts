@@ -5,7 +5,7 @@ import { formatMinor } from '#common';
 import { type AttemptRecord, type OrderRecord, OrderStore } from './order-store.js';
 import { PaidSignal } from './paid-signal.js';
 import { RefundService } from './refunds/refund.service.js';
-import { RefundStore } from './refunds/refund-store.js';
+import { type PaymentRecord, RefundStore } from './refunds/refund-store.js';
 import { toOrderView } from './order-view.js';
 import { EventWriter } from './webhooks/event-writer.js';
 
@@ -74,7 +74,7 @@ export class PaymentTransitions {
     if (!moved) {
       return { kind: 'already_paid', order: await this.store.findOrderByPk(attempt.orderPk, em) };
     }
-    const order = await this.store.markOrderPaid(
+    const won = await this.store.markOrderPaid(
       attempt.orderPk,
       {
         channel: attempt.channel,
@@ -85,16 +85,16 @@ export class PaymentTransitions {
       },
       em,
     );
-    if (order) {
-      // The order's other open attempts could still take a second payment: make them due now, and
-      // close them at their channels as soon as this commits (PaidSignal → OrderSyncJob.closeOthersNow).
-      if ((await this.store.markOtherAttemptsDue(order.id, attempt.id, em)) > 0) {
-        this.store.afterCommit(em, () => this.paid.emit(order.id));
-      }
+    if (won) {
+      const { order } = won;
+      // The order's other open attempts, made due by that statement, are closed at their channels as
+      // soon as this commits (PaidSignal → OrderSyncJob.closeOthersNow).
+      if (won.othersDue > 0) this.store.afterCommit(em, () => this.paid.emit(order.id));
+      // Its one payment is this attempt (an order that was `wait` had no other): no query for the view.
       await this.events.write(em, {
         type: 'order.succeeded',
         orderId: order.orderId,
-        data: { order: toOrderView(order, await this.refundStore.paymentsOf(order.id, em)) },
+        data: { order: toOrderView(order, [paymentOf(moved)]) },
       });
       return { kind: 'paid', order };
     }
@@ -127,4 +127,19 @@ export class PaymentTransitions {
     });
     return { kind, order: current };
   }
+}
+
+/** A paid attempt as a payment of its order, as it is right after it was paid (nothing refunded). */
+function paymentOf(a: AttemptRecord): PaymentRecord {
+  return {
+    attemptId: a.id,
+    channel: a.channel,
+    payType: a.payType,
+    amountMinor: a.amountMinor,
+    currency: a.currency,
+    channelTradeNo: a.channelTradeNo,
+    paidAt: a.paidAt,
+    refundHeldMinor: 0,
+    refundedMinor: 0,
+  };
 }

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#config';
-import { OrderStore, affectedOf } from '../order-store.js';
+import { OrderStore } from '../order-store.js';
+import { affectedOf } from '../sql-rows.js';
 
 const BATCH = 1000;
 

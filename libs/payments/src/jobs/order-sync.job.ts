@@ -51,9 +51,10 @@ export class OrderSyncJob {
     const schedule = opts.scheduleMs ?? SYNC_SCHEDULE_MS;
     // Claim only what is worked on at once, so no lease outlives the work on its attempt.
     const take = Math.min(opts.batchSize ?? 100, opts.concurrency ?? 8);
+    const passStart = await this.store.dbNow();
     for (;;) {
       if (opts.signal?.aborted) break;
-      const attempts = await this.store.claimDueAttempts(take, opts.leaseSeconds ?? 120);
+      const attempts = await this.store.claimDueAttempts(take, opts.leaseSeconds ?? 120, passStart);
       if (attempts.length === 0) break;
       await this.work(attempts, schedule, result);
       if (attempts.length < take) break;
@@ -68,7 +69,7 @@ export class OrderSyncJob {
    */
   async closeOthersNow(orderPk: string, opts: { leaseSeconds?: number } = {}): Promise<SyncResult> {
     const result: SyncResult = { claimed: 0, paid: 0, closed: 0, failures: 0 };
-    const attempts = await this.store.claimDueAttempts(32, opts.leaseSeconds ?? 120, orderPk);
+    const attempts = await this.store.claimDueAttempts(32, opts.leaseSeconds ?? 120, await this.store.dbNow(), orderPk);
     if (attempts.length > 0) await this.work(attempts, SYNC_SCHEDULE_MS, result);
     return result;
   }

@@ -49,6 +49,7 @@ export class TimeoutCloserJob {
     const batchSize = opts.batchSize ?? 100;
     const result: SweepResult = { claimed: 0, timedOut: 0, latePaid: 0, stuck: 0 };
     this.stats.inc('sweep_runs');
+    const passStart = await this.store.dbNow();
     for (;;) {
       if (opts.signal?.aborted) break;
       // Claim no more than are worked on at once: a claimed order waits for no other order's channel
@@ -56,6 +57,7 @@ export class TimeoutCloserJob {
       const orders = await this.store.claimExpiredOrders(
         Math.min(batchSize, opts.concurrency ?? 8),
         opts.leaseSeconds ?? 120,
+        passStart,
       );
       if (orders.length === 0) break;
       result.claimed += orders.length;

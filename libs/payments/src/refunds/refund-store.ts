@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import { affectedOf } from '../order-store.js';
+import { type Row, affectedOf, date, num, rowsOf, str } from '../sql-rows.js';
 
 export type RefundStatus = 'pending' | 'success' | 'failed';
 export type RefundSource = 'api' | 'admin' | 'auto_second_payment' | 'auto_late_payment';
@@ -38,23 +38,6 @@ export interface PaymentRecord {
   readonly refundHeldMinor: number;
   readonly refundedMinor: number;
 }
-
-type Row = Record<string, unknown>;
-
-function rowsOf(result: unknown): Row[] {
-  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') {
-    return result[0] as Row[];
-  }
-  return result as Row[];
-}
-
-const num = (v: unknown): number => {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n)) throw new Error('amount column out of the safe integer range');
-  return n;
-};
-const date = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string | Date));
-const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
 export function toRefund(r: Row): RefundRecord {
   return {
@@ -290,21 +273,23 @@ export class RefundStore {
 
   /**
    * The refund sync's claim: pending refunds whose time has come, row-locked for this statement only
-   * (SKIP LOCKED) and then leased through next_sync_at (database clock). `refundPk` claims just one.
+   * (SKIP LOCKED) and then leased through next_sync_at (database clock). A pass gives its start
+   * (`passStart`, OrderStore.dbNow) so it never takes a refund twice; `refundPk` claims just one.
    */
-  async claimDue(limit: number, leaseSeconds: number, refundPk?: string): Promise<RefundRecord[]> {
+  async claimDue(limit: number, leaseSeconds: number, passStart?: Date, refundPk?: string): Promise<RefundRecord[]> {
     const rows = rowsOf(
       await this.ds.query(
         `UPDATE refunds r
             SET next_sync_at = now() + make_interval(secs => $2), sync_count = r.sync_count + 1
           WHERE r.id IN (
             SELECT id FROM refunds
-             WHERE status = 'pending' AND next_sync_at <= now() AND ($3::uuid IS NULL OR id = $3::uuid)
+             WHERE status = 'pending' AND next_sync_at <= COALESCE($4::timestamptz, now())
+               AND ($3::uuid IS NULL OR id = $3::uuid)
              ORDER BY next_sync_at
              LIMIT $1
              FOR UPDATE SKIP LOCKED)
           RETURNING r.*`,
-        [limit, leaseSeconds, refundPk ?? null],
+        [limit, leaseSeconds, refundPk ?? null, passStart ?? null],
       ),
     );
     return rows.map(toRefund);

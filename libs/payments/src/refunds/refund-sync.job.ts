@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { JobStats } from '../jobs/job-stats.js';
 import { RefundService } from './refund.service.js';
 import { RefundStore } from './refund-store.js';
+import { OrderStore } from '../order-store.js';
 
 export interface RefundSyncOptions {
   readonly batchSize?: number;
@@ -33,6 +34,7 @@ export class RefundSyncJob {
 
   constructor(
     private readonly store: RefundStore,
+    private readonly orders: OrderStore,
     private readonly refunds: RefundService,
     private readonly stats: JobStats,
   ) {}
@@ -41,9 +43,10 @@ export class RefundSyncJob {
     const result: RefundSyncResult = { claimed: 0, succeeded: 0, failed: 0, pending: 0, errors: 0 };
     this.stats.inc('refund_sync_runs');
     const take = Math.min(opts.batchSize ?? 100, opts.concurrency ?? 8);
+    const passStart = await this.orders.dbNow();
     for (;;) {
       if (opts.signal?.aborted) break;
-      const due = await this.store.claimDue(take, opts.leaseSeconds ?? 120);
+      const due = await this.store.claimDue(take, opts.leaseSeconds ?? 120, passStart);
       if (due.length === 0) break;
       result.claimed += due.length;
       await Promise.all(

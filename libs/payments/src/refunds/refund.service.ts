@@ -229,7 +229,7 @@ export class RefundService {
     const refund = await this.get(refundId);
     if (refund.status !== 'pending') return refund;
     await this.refunds.makeDue(refund.id);
-    const [claimed] = await this.refunds.claimDue(1, LEASE_SECONDS, refund.id);
+    const [claimed] = await this.refunds.claimDue(1, LEASE_SECONDS, undefined, refund.id);
     if (!claimed) return (await this.refunds.findByRefundId(refundId)) ?? refund;
     return this.send(claimed);
   }

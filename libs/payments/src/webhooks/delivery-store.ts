@@ -1,9 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import { affectedOf } from '../order-store.js';
-
-type Row = Record<string, unknown>;
+import { type Row, affectedOf, date, rowsOf } from '../sql-rows.js';
 
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
 
@@ -38,16 +36,6 @@ export interface ClaimedDelivery {
   readonly attempts: number;
   readonly backoffStep: number;
 }
-
-/** TypeORM answers UPDATE with [rows, count] and INSERT/SELECT with rows. */
-function rowsOf(result: unknown): Row[] {
-  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') {
-    return result[0] as Row[];
-  }
-  return result as Row[];
-}
-
-const date = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string | Date));
 
 function toEvent(r: Row): EventRecord {
   return {
