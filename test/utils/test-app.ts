@@ -2,7 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { INestApplication } from '@nestjs/common';
+import type { INestApplication, LogLevel } from '@nestjs/common';
+import type { DestinationStream } from 'pino';
 import type { Clock } from '#common';
 import { type ApiKey, type AppConfig, apiKey, loadAppConfig } from '#config';
 import { type ChannelInstanceConfig, channelProviders } from '#channels';
@@ -52,6 +53,9 @@ export interface BootOptions {
   readonly notifyRetryDelaysMs?: number[];
   readonly wechatMinCloseAgeMs?: number;
   readonly clock?: Clock;
+  /** Log levels of the app (default: errors only) and where its lines go (default: stdout). */
+  readonly logger?: false | LogLevel[];
+  readonly logDestination?: DestinationStream;
 }
 
 /**
@@ -86,7 +90,8 @@ export async function bootApp(opts: BootOptions = {}): Promise<TestApp> {
     instances: [...(opts.instances ?? []), ...(sandbox?.instances ?? [])],
     mounts: sandbox?.mounts,
     clock: opts.clock,
-    logger: ['error'],
+    logger: opts.logger ?? ['error'],
+    logDestination: opts.logDestination,
   });
   await app.listen(port, '127.0.0.1');
   app.get(PublicUrl).setListeningUrl(baseUrl);
