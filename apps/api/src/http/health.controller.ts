@@ -88,9 +88,9 @@ export class HealthController {
     // Only up/down: an indicator's message (a driver error naming a host) stays out of a public answer.
     const state = (k: string): Check => (details[k]?.status === 'up' ? 'up' : 'down');
     const body = {
-      status,
+      status: this.drain.draining ? 'shutting_down' : status,
       checks: { database: state('database'), http: this.drain.draining ? 'draining' : state('http') },
     };
-    res.status(status === 'ok' ? 200 : 503).json(body);
+    res.status(body.status === 'ok' ? 200 : 503).json(body);
   }
 }

@@ -23,7 +23,7 @@ export class MetricsController {
   @ApiOkResponse({ description: 'Prometheus text format 0.0.4', schema: { type: 'string' } })
   @ApiErrors(401, 403)
   async metrics(@Res() res: Response): Promise<void> {
-    const body = await this.payments.registry.metrics();
+    const body = await this.payments.scrape();
     res.status(200).setHeader('Content-Type', this.payments.registry.contentType).send(body);
   }
 }

@@ -10,11 +10,14 @@ type Middleware = (req: Request, res: Response, next: NextFunction) => void;
  * submit themselves with inline script. The sandbox runs only outside production (API.md §9).
  */
 export function securityHeaders(): Middleware {
-  const strict = helmet();
+  // No upgrade-insecure-requests: TLS is the proxy's job, and over plain http (development, the
+  // sandbox on a LAN address) it would send the pages' own scripts to an https port that is not there.
+  const strict = helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } });
   const sandbox = helmet({
     contentSecurityPolicy: {
       directives: {
         formAction: null,
+        upgradeInsecureRequests: null,
         scriptSrc: ["'self'", "'unsafe-inline'"],
       },
     },

@@ -84,13 +84,9 @@ export class PaymentMetrics {
     name: 'paybridge_metrics_database_up',
     help: '1 when the database answered the last scrape; the database gauges keep their previous values otherwise',
     registers: [this.registry],
-    collect: async () => {
-      await this.snapshot();
-    },
   });
 
-  private pending: Promise<DbSnapshot | undefined> | undefined;
-  private pendingAt = 0;
+  private readonly gauges: Array<{ gauge: Gauge; pick: (s: DbSnapshot) => number }> = [];
 
   constructor(@InjectDataSource() private readonly ds: DataSource) {
     collectDefaultMetrics({ register: this.registry });
@@ -115,26 +111,17 @@ export class PaymentMetrics {
   }
 
   private dbGauge(name: string, help: string, pick: (s: DbSnapshot) => number): void {
-    const self = this;
-    new Gauge({
-      name,
-      help,
-      registers: [this.registry],
-      async collect() {
-        const s = await self.snapshot();
-        if (s) this.set(pick(s));
-      },
-    });
+    this.gauges.push({ gauge: new Gauge({ name, help, registers: [this.registry] }), pick });
   }
 
-  /** One query per scrape, shared by the gauges that prom-client collects concurrently. */
-  private snapshot(): Promise<DbSnapshot | undefined> {
-    const now = Date.now();
-    if (!this.pending || now - this.pendingAt > 1000) {
-      this.pendingAt = now;
-      this.pending = this.readDb();
-    }
-    return this.pending;
+  /**
+   * The exposition: the database gauges read in one query (they keep their last values, and
+   * paybridge_metrics_database_up says 0, when the database does not answer), then every series.
+   */
+  async scrape(): Promise<string> {
+    const s = await this.readDb();
+    if (s) for (const { gauge, pick } of this.gauges) gauge.set(pick(s));
+    return this.registry.metrics();
   }
 
   private async readDb(): Promise<DbSnapshot | undefined> {
