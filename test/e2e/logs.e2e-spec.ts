@@ -149,7 +149,9 @@ describe('JSON logs without secrets (issue 13)', () => {
     }
 
     // Every notify received, replayed with its amount changed: refused for its signature, and logged.
-    const received = await ds.query<Row[]>("SELECT channel_type, headers, body FROM notify_inbox WHERE order_id LIKE 'L%'");
+    const received = await ds.query<Row[]>(
+      "SELECT channel_type, headers, body FROM notify_inbox WHERE order_id LIKE 'L%'",
+    );
     expect(received.length).toBeGreaterThanOrEqual(3);
     const routes: Record<string, string> = {
       'pays.AliPayType': '/api/v1/notify/alipay',
@@ -157,7 +159,10 @@ describe('JSON logs without secrets (issue 13)', () => {
       'pays.AlipayPlusType': '/api/v1/notify/alipayplus',
     };
     for (const n of received) {
-      const headers = (typeof n['headers'] === 'string' ? JSON.parse(n['headers']) : n['headers']) as Record<string, string>;
+      const headers = (typeof n['headers'] === 'string' ? JSON.parse(n['headers']) : n['headers']) as Record<
+        string,
+        string
+      >;
       const body = String(n['body'])
         .replace(/total_amount=1\.00/, 'total_amount=0.01')
         .replace(/<total_fee>(<!\[CDATA\[)?100(\]\]>)?<\/total_fee>/, '<total_fee>1</total_fee>')
@@ -171,7 +176,7 @@ describe('JSON logs without secrets (issue 13)', () => {
     expect(Number(refused[0]!['n'])).toBeGreaterThanOrEqual(3);
 
     // The merchant webhooks went out signed.
-    await until(async () => (hooks.signatures.length >= 6 ? true : undefined), 15_000);
+    await until(() => Promise.resolve(hooks.signatures.length >= 6 ? true : undefined), 15_000);
   });
 
   it('honours X-Request-Id: the answer header, the error body and the access line carry it', async () => {
@@ -181,11 +186,15 @@ describe('JSON logs without secrets (issue 13)', () => {
     expect(res.body.requestId).toBe('ops-log-req-1');
     const own = await http.get('/api/v1/orders/NoSuchOrder456').set(auth());
     expect(own.body.requestId).toBe(own.headers['x-request-id']);
-    const unauthorized = await http.get('/api/v1/orders/NoSuchOrder789').set('Authorization', 'Bearer pb_wrong_key_0123456789abcdef');
+    const unauthorized = await http
+      .get('/api/v1/orders/NoSuchOrder789')
+      .set('Authorization', 'Bearer pb_wrong_key_0123456789abcdef');
     expect(unauthorized.status).toBe(401);
     wireSignatures.push('pb_wrong_key_0123456789abcdef');
 
-    await until(async () => (parsed().some((l) => l['requestId'] === own.body.requestId && l['status']) ? true : undefined));
+    await until(() =>
+      Promise.resolve(parsed().some((l) => l['requestId'] === own.body.requestId && l['status']) ? true : undefined),
+    );
     const access = parsed().filter((l) => l['requestId'] === 'ops-log-req-1' && l['status'] !== undefined);
     expect(access).toHaveLength(1);
     expect(access[0]).toMatchObject({
@@ -247,14 +256,22 @@ describe('JSON logs without secrets (issue 13)', () => {
       add('Alipay+ refresh token', r['refresh_token']);
     }
     // Signatures that crossed the wire: the providers' notifies as received, our webhooks, JSAPI paySign.
-    const notifies = await ds.query<Row[]>("SELECT channel_type, headers, body FROM notify_inbox WHERE order_id LIKE 'L%'");
+    const notifies = await ds.query<Row[]>(
+      "SELECT channel_type, headers, body FROM notify_inbox WHERE order_id LIKE 'L%'",
+    );
     expect(notifies.length).toBeGreaterThanOrEqual(3);
     for (const n of notifies) {
       const body = String(n['body']);
       add('Alipay notify sign', new URLSearchParams(body).get('sign'));
-      add('WeChat notify sign', /<sign><!\[CDATA\[([^\]]+)\]\]><\/sign>|<sign>([^<]+)<\/sign>/.exec(body)?.slice(1).find(Boolean));
+      add(
+        'WeChat notify sign',
+        /<sign><!\[CDATA\[([^\]]+)\]\]><\/sign>|<sign>([^<]+)<\/sign>/.exec(body)?.slice(1).find(Boolean),
+      );
       const headers = (typeof n['headers'] === 'string' ? JSON.parse(n['headers']) : n['headers']) as Row;
-      add('Alipay+ notify signature', /signature=([^,\s]+)/.exec(String(headers['signature'] ?? ''))?.[1]);
+      add(
+        'Alipay+ notify signature',
+        /signature=([^,\s]+)/.exec(typeof headers['signature'] === 'string' ? headers['signature'] : '')?.[1],
+      );
     }
     for (const h of hooks.signatures) add('webhook signature', /v1=([0-9a-f]+)/.exec(h)?.[1]);
     for (const s of wireSignatures) add('signature or key on the wire', s);
@@ -281,7 +298,9 @@ describe('JSON logs without secrets (issue 13)', () => {
 
     const all = lines.join('\n');
     const decoded = all.replace(/\\\//g, '/').replace(/\\n/g, '\n');
-    const leaks = secrets.filter(([, v]) => all.includes(v) || decoded.includes(v) || all.includes(encodeURIComponent(v)));
+    const leaks = secrets.filter(
+      ([, v]) => all.includes(v) || decoded.includes(v) || all.includes(encodeURIComponent(v)),
+    );
     expect(leaks.map(([what]) => what)).toEqual([]);
   });
 });

@@ -24,7 +24,9 @@ function series(text: string, name: string, labels: Record<string, string> = {})
 
 /** Every route the running app serves, as `METHOD /path/{param}` (Express 5 router layers). */
 function servedRoutes(t: TestApp): string[] {
-  const app = t.app.getHttpAdapter().getInstance() as { router: { stack: Array<{ route?: { path: unknown; methods: Record<string, boolean> } }> } };
+  const app = t.app.getHttpAdapter().getInstance() as {
+    router: { stack: Array<{ route?: { path: unknown; methods: Record<string, boolean> } }> };
+  };
   const out: string[] = [];
   for (const layer of app.router.stack) {
     if (!layer.route || typeof layer.route.path !== 'string') continue;
@@ -69,7 +71,9 @@ describe('operations (issue 13)', () => {
     });
 
     it('describes every route the app serves except the notifies and the sandbox', async () => {
-      const doc = (await http.get('/openapi.json').expect(200)).body as { paths: Record<string, Record<string, unknown>> };
+      const doc = (await http.get('/openapi.json').expect(200)).body as {
+        paths: Record<string, Record<string, unknown>>;
+      };
       const documented = new Set(
         Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)),
       );
@@ -88,9 +92,14 @@ describe('operations (issue 13)', () => {
       expect([...documented].filter((r) => /notify|wechatNotify|sandbox/i.test(r))).toEqual([]);
       // Every documented operation of an authenticated route lists the error body.
       for (const [path, ops] of Object.entries(doc.paths)) {
-        for (const [method, op] of Object.entries(ops as Record<string, { responses: Record<string, unknown>; security?: unknown }>)) {
+        for (const [method, op] of Object.entries(
+          ops as Record<string, { responses: Record<string, unknown>; security?: unknown }>,
+        )) {
           if (!path.startsWith('/api/')) continue;
-          expect({ route: `${method} ${path}`, has401: '401' in op.responses }).toEqual({ route: `${method} ${path}`, has401: true });
+          expect({ route: `${method} ${path}`, has401: '401' in op.responses }).toEqual({
+            route: `${method} ${path}`,
+            has401: true,
+          });
         }
       }
     });
@@ -135,17 +144,29 @@ describe('operations (issue 13)', () => {
       const before = await scrape();
       const orderId = uniqueOrderId('M');
       await http.post('/api/v1/orders').set(auth()).send({ orderId, subject: 'Metrics', amount: '2.00' }).expect(201);
-      await http.post(`/api/v1/orders/${orderId}/pay`).set(auth()).send({ channel: 'pays.WechatPayType', payType: 'NATIVE' }).expect(200);
+      await http
+        .post(`/api/v1/orders/${orderId}/pay`)
+        .set(auth())
+        .send({ channel: 'pays.WechatPayType', payType: 'NATIVE' })
+        .expect(200);
       const rows = await ds.query<Row[]>('SELECT out_trade_no FROM payment_attempts WHERE order_id = $1', [orderId]);
       await t.sandbox!.wechatpay.pay(String(rows[0]!['out_trade_no']));
-      await until(async () => ((await http.get(`/api/v1/orders/${orderId}`).set(auth())).body.status === 'success' ? true : undefined));
+      await until(async () =>
+        (await http.get(`/api/v1/orders/${orderId}`).set(auth())).body.status === 'success' ? true : undefined,
+      );
       const refund = await http.post(`/api/v1/orders/${orderId}/refunds`).set(auth()).send({}).expect(201);
       await until(async () =>
-        (await http.post(`/api/v1/refunds/${refund.body.refundId}/check`).set(auth())).body.status === 'success' ? true : undefined,
+        (await http.post(`/api/v1/refunds/${refund.body.refundId}/check`).set(auth())).body.status === 'success'
+          ? true
+          : undefined,
       );
       // A stuck order: still wait ten minutes after its expiry.
       const stuckId = uniqueOrderId('M');
-      await http.post('/api/v1/orders').set(auth()).send({ orderId: stuckId, subject: 'Stuck', amount: '1.00' }).expect(201);
+      await http
+        .post('/api/v1/orders')
+        .set(auth())
+        .send({ orderId: stuckId, subject: 'Stuck', amount: '1.00' })
+        .expect(201);
       await ds.query(`UPDATE orders SET expire_time = now() - interval '10 minutes' WHERE order_id = $1`, [stuckId]);
 
       const after = await scrape();
@@ -153,19 +174,31 @@ describe('operations (issue 13)', () => {
         series(after, name, labels) - series(before, name, labels);
       expect(series(after, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
       expect(delta('paybridge_orders_created_total', { currency: 'CNY' })).toBe(2);
-      expect(delta('paybridge_payment_attempts_created_total', { channel: 'pays.myWechatPay', pay_type: 'NATIVE' })).toBe(1);
+      expect(
+        delta('paybridge_payment_attempts_created_total', { channel: 'pays.myWechatPay', pay_type: 'NATIVE' }),
+      ).toBe(1);
       expect(delta('paybridge_orders_paid_total', { channel: 'pays.myWechatPay' })).toBe(1);
-      expect(delta('paybridge_notify_verdicts_total', { channel_type: 'pays.WechatPayType', verdict: 'applied' })).toBeGreaterThanOrEqual(1);
+      expect(
+        delta('paybridge_notify_verdicts_total', { channel_type: 'pays.WechatPayType', verdict: 'applied' }),
+      ).toBeGreaterThanOrEqual(1);
       expect(delta('paybridge_refunds_total', { channel: 'pays.myWechatPay', outcome: 'created' })).toBe(1);
       expect(delta('paybridge_refunds_total', { channel: 'pays.myWechatPay', outcome: 'succeeded' })).toBe(1);
       expect(
-        delta('http_request_duration_seconds_count', { method: 'POST', route: '/api/v1/orders/:orderId/pay', status: '200' }),
+        delta('http_request_duration_seconds_count', {
+          method: 'POST',
+          route: '/api/v1/orders/:orderId/pay',
+          status: '200',
+        }),
       ).toBe(1);
       // No raw ids in labels: the route is the template.
       expect(after).not.toContain(`route="/api/v1/orders/${orderId}`);
       expect(series(after, 'paybridge_orders_stuck')).toBeGreaterThanOrEqual(1);
       expect(series(after, 'paybridge_metrics_database_up')).toBe(1);
-      for (const g of ['paybridge_refunds_pending', 'paybridge_webhook_deliveries_pending', 'paybridge_webhook_oldest_pending_event_seconds']) {
+      for (const g of [
+        'paybridge_refunds_pending',
+        'paybridge_webhook_deliveries_pending',
+        'paybridge_webhook_oldest_pending_event_seconds',
+      ]) {
         expect(after).toMatch(new RegExp(`^${g} \\d`, 'm'));
       }
     });
@@ -192,10 +225,14 @@ describe('shutdown: /health/ready answers 503 while draining', () => {
     const http = request(t.app.getHttpServer());
     await http.get('/health/ready').expect(200);
     const closing = t.close();
-    const draining = await until(async () => {
-      const r = await http.get('/health/ready');
-      return r.status === 503 ? (r.body as Row) : undefined;
-    }, 2500, 20);
+    const draining = await until(
+      async () => {
+        const r = await http.get('/health/ready');
+        return r.status === 503 ? (r.body as Row) : undefined;
+      },
+      2500,
+      20,
+    );
     expect(draining).toEqual({ status: 'shutting_down', checks: { database: 'up', http: 'draining' } });
     expect((await http.get('/health/live')).status).toBe(200);
     await closing;
@@ -212,7 +249,9 @@ describe('shutdown: /health/ready answers 503 while draining', () => {
   });
 
   const keysIn = (out: string): Record<string, string> =>
-    Object.fromEntries([...out.matchAll(/^ {2}(service|viewer|operator|admin)\s+(pb_\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
+    Object.fromEntries(
+      [...out.matchAll(/^ {2}(service|viewer|operator|admin)\s+(pb_\S+)$/gm)].map((m) => [m[1]!, m[2]!]),
+    );
   const secretIn = (out: string): string | undefined => /^ {2}(whsec_\S+)$/m.exec(out)?.[1];
 
   it('a restart prints the same keys and webhook secret, and the keys still work', async () => {

@@ -36,22 +36,41 @@ describe('log scrubbing', () => {
     const { lines, stream } = capture();
     const log = createPinoLogger({ level: 'info', format: 'json', destination: stream, app: 'test' });
     log.info(
-      { headers: { authorization: 'Bearer k1_0123456789abcdef', cookie: 'sid=s3cr3t' }, config: { apiKey: 'wx_api_key_0123456789', secret: new Secret('hidden-value-0123') } },
+      {
+        headers: { authorization: 'Bearer k1_0123456789abcdef', cookie: 'sid=s3cr3t' },
+        config: { apiKey: 'wx_api_key_0123456789', secret: new Secret('hidden-value-0123') },
+      },
       `loaded ${pem}`,
     );
     log.warn({ err: new Error(`failed with Bearer k2_0123456789abcdef`) }, 'boom');
     const all = lines.join('\n');
-    for (const s of ['k1_0123456789abcdef', 's3cr3t', 'wx_api_key_0123456789', 'hidden-value-0123', 'k2_0123456789abcdef']) {
+    for (const s of [
+      'k1_0123456789abcdef',
+      's3cr3t',
+      'wx_api_key_0123456789',
+      'hidden-value-0123',
+      'k2_0123456789abcdef',
+    ]) {
       expect(all).not.toContain(s);
     }
     expect(all).not.toContain(pem.split('\n')[2]);
     const first = JSON.parse(lines[0]!) as Record<string, unknown>;
-    expect(first).toMatchObject({ level: 'info', app: 'test', headers: { authorization: '[redacted]', cookie: '[redacted]' } });
+    expect(first).toMatchObject({
+      level: 'info',
+      app: 'test',
+      headers: { authorization: '[redacted]', cookie: '[redacted]' },
+    });
   });
 
   it('formats a JSON line for humans', () => {
     const line = formatLine(
-      JSON.stringify({ level: 'warn', time: '2026-01-02T03:04:05.678Z', context: 'Notify', msg: 'hello', orderId: 'O1' }),
+      JSON.stringify({
+        level: 'warn',
+        time: '2026-01-02T03:04:05.678Z',
+        context: 'Notify',
+        msg: 'hello',
+        orderId: 'O1',
+      }),
     );
     expect(line).toBe('03:04:05.678 WARN  [Notify] hello {"orderId":"O1"}');
   });

@@ -96,10 +96,7 @@ export function pinoOptions(s: Pick<LogSettings, 'level' | 'app'>): LoggerOption
     redact: { paths: [...REDACT_PATHS], censor: '[redacted]' },
     hooks: {
       logMethod(args, method) {
-        method.apply(
-          this,
-          args.map((a) => scrubValue(a, 0)) as Parameters<typeof method>,
-        );
+        method.apply(this, args.map((a) => scrubValue(a, 0)) as Parameters<typeof method>);
       },
     },
   };
@@ -145,8 +142,9 @@ export function formatLine(line: string): string {
     return line;
   }
   const { time, level, msg, context, app: _app, pid: _pid, ...rest } = o;
-  const head = `${String(time ?? '').slice(11, 23)} ${String(level ?? '').toUpperCase().padEnd(5)}`;
-  const ctx = context ? ` [${String(context)}]` : '';
+  const text = (v: unknown): string => (typeof v === 'string' ? v : v === undefined ? '' : JSON.stringify(v));
+  const head = `${text(time).slice(11, 23)} ${text(level).toUpperCase().padEnd(5)}`;
+  const ctx = context ? ` [${text(context)}]` : '';
   const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : '';
-  return `${head}${ctx} ${String(msg ?? '')}${extra}`;
+  return `${head}${ctx} ${text(msg)}${extra}`;
 }

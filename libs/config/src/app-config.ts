@@ -181,7 +181,8 @@ function bool(env: Env, name: string, dflt: boolean): boolean {
 
 function oneOf<T extends string>(env: Env, name: string, dflt: T, allowed: readonly T[]): T {
   const v = nonEmpty(env[name])?.trim().toLowerCase() ?? dflt;
-  if (!(allowed as readonly string[]).includes(v)) throw new ConfigError(`${name} must be one of ${allowed.join(', ')}`);
+  if (!(allowed as readonly string[]).includes(v))
+    throw new ConfigError(`${name} must be one of ${allowed.join(', ')}`);
   return v as T;
 }
 

@@ -14,7 +14,13 @@ import {
 } from '#payments';
 import { Roles, SERVICE_ROLES } from './auth.guard.js';
 import { ApiKeyRateLimitGuard } from './rate-limit.js';
-import { CreateOrderDto, FACADE_METHODS, FacadeGetPayUrlDto, FacadeOrderIdDto, isFacadeMethod } from './dto/order.dto.js';
+import {
+  CreateOrderDto,
+  FACADE_METHODS,
+  FacadeGetPayUrlDto,
+  FacadeOrderIdDto,
+  isFacadeMethod,
+} from './dto/order.dto.js';
 import { FacadeRefundDto } from './dto/refund.dto.js';
 import { validateBody } from './validation.js';
 

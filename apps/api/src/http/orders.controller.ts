@@ -21,7 +21,11 @@ export class OrdersController {
   @Post()
   @UseInterceptors(IdempotencyInterceptor)
   @ApiOperation({ summary: 'Create an order' })
-  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Replays the first answer for the same key and body' })
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description: 'Replays the first answer for the same key and body',
+  })
   @ApiAnswer(201, 'Order', 'Created')
   @ApiAnswer(200, 'Order', 'The same orderId with the same parameters: the existing order')
   @ApiErrors(400, 409, 413, 422)
@@ -43,7 +47,11 @@ export class OrdersController {
   @HttpCode(200)
   @UseInterceptors(IdempotencyInterceptor)
   @ApiOperation({ summary: 'Pay information for a channel and pay type' })
-  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Replays the first answer for the same key and body' })
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description: 'Replays the first answer for the same key and body',
+  })
   @ApiAnswer(200, 'PayInfo')
   @ApiErrors(400, 404, 409, 413, 422, 502, 504)
   async payUrl(@Param('orderId') orderId: string, @Body() dto: PayDto): Promise<PayInfoView> {

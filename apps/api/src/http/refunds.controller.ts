@@ -21,7 +21,11 @@ export class RefundsController {
   @Post('orders/:orderId/refunds')
   @UseInterceptors(IdempotencyInterceptor)
   @ApiOperation({ summary: 'Refund part or all of what is left of the order payment' })
-  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Replays the first answer for the same key and body' })
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description: 'Replays the first answer for the same key and body',
+  })
   @ApiAnswer(201, 'Refund', 'Created (pending or already success)')
   @ApiAnswer(200, 'Refund', 'The same refundId with the same amount: that refund')
   @ApiErrors(400, 404, 409, 413, 422, 502, 504)

@@ -29,7 +29,17 @@ export const RESPONSE_SCHEMAS: Record<string, Schema> = {
   },
   Payment: {
     type: 'object',
-    required: ['channel', 'payType', 'amount', 'currency', 'channelTradeNo', 'paidAt', 'refundedAmount', 'second', 'late'],
+    required: [
+      'channel',
+      'payType',
+      'amount',
+      'currency',
+      'channelTradeNo',
+      'paidAt',
+      'refundedAmount',
+      'second',
+      'late',
+    ],
     properties: {
       channel: str(),
       payType: str(),
@@ -166,7 +176,15 @@ export const RESPONSE_SCHEMAS: Record<string, Schema> = {
       id: str('evt_...: the same on every retry and resend'),
       type: {
         type: 'string',
-        enum: ['order.succeeded', 'order.closed', 'order.timeout', 'payment.second', 'payment.late', 'refund.succeeded', 'refund.failed'],
+        enum: [
+          'order.succeeded',
+          'order.closed',
+          'order.timeout',
+          'payment.second',
+          'payment.late',
+          'refund.succeeded',
+          'refund.failed',
+        ],
       },
       orderId: str(),
       createdAt: dateTime(),

@@ -90,7 +90,11 @@ export class PaymentMetrics {
 
   constructor(@InjectDataSource() private readonly ds: DataSource) {
     collectDefaultMetrics({ register: this.registry });
-    this.dbGauge('paybridge_orders_stuck', `Orders still wait more than ${STUCK_AFTER_SECONDS} s after they expired`, (s) => s.ordersStuck);
+    this.dbGauge(
+      'paybridge_orders_stuck',
+      `Orders still wait more than ${STUCK_AFTER_SECONDS} s after they expired`,
+      (s) => s.ordersStuck,
+    );
     this.dbGauge(
       'paybridge_attempts_sync_overdue',
       'Open payment attempts whose scheduled query is more than 5 minutes late',
@@ -102,7 +106,11 @@ export class PaymentMetrics {
       'Age of the oldest pending refund',
       (s) => s.refundsPendingOldestSeconds,
     );
-    this.dbGauge('paybridge_webhook_deliveries_pending', 'Webhook deliveries not yet delivered or failed', (s) => s.deliveriesPending);
+    this.dbGauge(
+      'paybridge_webhook_deliveries_pending',
+      'Webhook deliveries not yet delivered or failed',
+      (s) => s.deliveriesPending,
+    );
     this.dbGauge(
       'paybridge_webhook_oldest_pending_event_seconds',
       'Age of the oldest event with a pending delivery',
@@ -126,7 +134,7 @@ export class PaymentMetrics {
 
   private async readDb(): Promise<DbSnapshot | undefined> {
     try {
-      const rows = (await this.ds.query(
+      const rows = await this.ds.query<Array<Record<string, unknown>>>(
         `SELECT (SELECT count(*)::int FROM orders
                   WHERE status = 'wait' AND expire_time <= now() - make_interval(secs => $1)) AS orders_stuck,
                 (SELECT count(*)::int FROM payment_attempts
@@ -139,7 +147,7 @@ export class PaymentMetrics {
                    FROM event_deliveries d JOIN events e ON e.id = d.event_id
                   WHERE d.status = 'pending') AS oldest_event`,
         [STUCK_AFTER_SECONDS],
-      )) as Array<Record<string, unknown>>;
+      );
       const r = rows[0] ?? {};
       this.databaseUp.set(1);
       return {
