@@ -7,6 +7,7 @@ import type { DataSource } from 'typeorm';
 export const STUCK_AFTER_SECONDS = 300;
 
 interface DbSnapshot {
+  readonly ordersExpiredWait: number;
   readonly ordersStuck: number;
   readonly attemptsSyncOverdue: number;
   readonly refundsPending: number;
@@ -91,6 +92,11 @@ export class PaymentMetrics {
   constructor(@InjectDataSource() private readonly ds: DataSource) {
     collectDefaultMetrics({ register: this.registry });
     this.dbGauge(
+      'paybridge_orders_expired_wait',
+      'Orders still wait after their expiry (the sweep closes them within SWEEP_INTERVAL_SECONDS)',
+      (s) => s.ordersExpiredWait,
+    );
+    this.dbGauge(
       'paybridge_orders_stuck',
       `Orders still wait more than ${STUCK_AFTER_SECONDS} s after they expired`,
       (s) => s.ordersStuck,
@@ -135,7 +141,8 @@ export class PaymentMetrics {
   private async readDb(): Promise<DbSnapshot | undefined> {
     try {
       const rows = await this.ds.query<Array<Record<string, unknown>>>(
-        `SELECT (SELECT count(*)::int FROM orders
+        `SELECT (SELECT count(*)::int FROM orders WHERE status = 'wait' AND expire_time <= now()) AS orders_expired,
+                (SELECT count(*)::int FROM orders
                   WHERE status = 'wait' AND expire_time <= now() - make_interval(secs => $1)) AS orders_stuck,
                 (SELECT count(*)::int FROM payment_attempts
                   WHERE status = 'open' AND next_sync_at <= now() - interval '5 minutes') AS attempts_overdue,
@@ -151,6 +158,7 @@ export class PaymentMetrics {
       const r = rows[0] ?? {};
       this.databaseUp.set(1);
       return {
+        ordersExpiredWait: Number(r['orders_expired'] ?? 0),
         ordersStuck: Number(r['orders_stuck'] ?? 0),
         attemptsSyncOverdue: Number(r['attempts_overdue'] ?? 0),
         refundsPending: Number(r['refunds_pending'] ?? 0),
