@@ -61,6 +61,8 @@ export function accessLogMiddleware(logger: Logger): HttpLogger<IncomingMessage,
     quietReqLogger: true,
     quietResLogger: true,
     customLogLevel: (req, res, err) => {
+      // The sandbox's simulated providers answer 5xx on purpose (outages): their lines are detail.
+      if (routeOf(req).startsWith('/sandbox/')) return 'debug';
       if (err || res.statusCode >= 500) return 'error';
       if (QUIET_ROUTES.has(routeOf(req)) && res.statusCode < 400) return 'debug';
       return 'info';
