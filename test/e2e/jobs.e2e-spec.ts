@@ -132,7 +132,7 @@ describe('timeout closer and order sync', () => {
       await closer().sweepOnce({ retryScheduleMs: [60_000] });
       const m = await http.get('/metrics').set(auth('viewer'));
       expect(m.status).toBe(200);
-      expect(m.text).toMatch(/paybridge_sweep_orders_stuck_total [1-9]/);
+      expect(m.text).toMatch(/paybridge_job_events_total\{event="sweep_orders_stuck"\} [1-9]/);
       const gauge = /paybridge_orders_expired_wait (\d+)/.exec(m.text);
       expect(Number(gauge?.[1])).toBeGreaterThanOrEqual(1);
       expect((await http.get('/metrics').set(auth('service'))).status).toBe(403);

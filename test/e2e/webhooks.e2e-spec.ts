@@ -325,8 +325,9 @@ describe('merchant webhooks', () => {
     expect(stats['webhook_deliveries_delivered']).toBeGreaterThan(0);
     expect(stats['webhook_deliveries_retried']).toBeGreaterThan(0);
     const res = await http.get('/metrics').set(auth('viewer')).expect(200);
-    expect(res.text).toMatch(/paybridge_webhook_deliveries_delivered_total \d+/);
-    expect(res.text).toMatch(/paybridge_webhook_oldest_undelivered_seconds \d+/);
+    expect(res.text).toMatch(/paybridge_webhook_deliveries_total\{outcome="delivered"\} [1-9]/);
+    expect(res.text).toMatch(/paybridge_webhook_deliveries_total\{outcome="retried"\} [1-9]/);
+    expect(res.text).toMatch(/^paybridge_webhook_oldest_pending_event_seconds \d+/m);
   });
 });
 

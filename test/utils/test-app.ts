@@ -2,7 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { INestApplication } from '@nestjs/common';
+import type { INestApplication, LogLevel } from '@nestjs/common';
+import type { DestinationStream } from 'pino';
 import type { Clock } from '#common';
 import { type ApiKey, type AppConfig, apiKey, loadAppConfig } from '#config';
 import { type ChannelInstanceConfig, channelProviders } from '#channels';
@@ -54,6 +55,9 @@ export interface BootOptions {
   readonly clock?: Clock;
   /** Merged into every sandbox instance's config (e.g. a short `timeoutMs`). */
   readonly sandboxInstanceConfig?: Record<string, unknown>;
+  /** Log levels of the app (default: errors only) and where its lines go (default: stdout). */
+  readonly logger?: false | LogLevel[];
+  readonly logDestination?: DestinationStream;
 }
 
 /**
@@ -93,7 +97,8 @@ export async function bootApp(opts: BootOptions = {}): Promise<TestApp> {
     ],
     mounts: sandbox?.mounts,
     clock: opts.clock,
-    logger: ['error'],
+    logger: opts.logger ?? ['error'],
+    logDestination: opts.logDestination,
   });
   await app.listen(port, '127.0.0.1');
   app.get(PublicUrl).setListeningUrl(baseUrl);

@@ -1,12 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { Logger } from '@nestjs/common';
 import { ConfigError } from '#common';
-import { type ApiKey, ROLES, apiKey, decideSandboxMode, loadAppConfig, loadPaysDir } from '#config';
+import { type ApiKey, decideSandboxMode, loadAppConfig, loadPaysDir } from '#config';
 import { channelProviders } from '#channels';
 import { PublicUrl } from '#payments';
 import { startSandbox } from '#sandbox';
 import { createApiApp } from './app.factory.js';
+import { sandboxSecrets } from './sandbox-keys.js';
 
 /**
  * `npm start`: the api (and, with JOBS_ENABLED, the sweeps) on PostgreSQL when DATABASE_URL is set, on
@@ -37,29 +37,38 @@ async function main(): Promise<void> {
   }
   const listenUrl = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`;
   const base = config.publicBaseUrl ?? listenUrl;
+  // Sandbox keys and webhook secret: kept in DATA_DIR on the embedded database (sandbox-keys.ts).
+  const kept =
+    sandboxOn && (!config.apiKeys || config.webhookSecrets.length === 0)
+      ? sandboxSecrets(config.databaseUrl ? undefined : config.dataDir)
+      : undefined;
   let webhookSecrets = config.webhookSecrets;
-  if (sandboxOn && webhookSecrets.length === 0) {
-    webhookSecrets = [`whsec_${randomBytes(24).toString('base64url')}`];
-  }
+  if (kept && webhookSecrets.length === 0) webhookSecrets = [kept.webhookSecret];
   if (config.webhookUrls.length > 0 && webhookSecrets.length === 0) {
     throw new ConfigError('WEBHOOK_URLS needs WEBHOOK_SECRETS: every delivery is signed (docs/webhooks.md)');
   }
   const sandbox = sandboxOn ? await startSandbox({ baseUrl: base, webhookSecrets }) : undefined;
 
   let apiKeys: readonly ApiKey[] | undefined = config.apiKeys;
+  const whence = kept?.file
+    ? kept.fresh
+      ? `generated and kept in ${kept.file}; delete it for new ones`
+      : `kept in ${kept.file} since the first start; delete it for new ones`
+    : 'generated for this run';
   if (!apiKeys) {
-    if (!sandboxOn) throw new ConfigError('API_KEYS is not set: give comma-separated role:secret pairs (API.md §8)');
-    apiKeys = ROLES.map((role) => apiKey(role, `pb_${role}_${randomBytes(18).toString('base64url')}`));
-    // Printed once on purpose: sandbox keys are generated per start and exist nowhere else.
+    if (!sandboxOn || !kept)
+      throw new ConfigError('API_KEYS is not set: give comma-separated role:secret pairs (API.md §8)');
+    apiKeys = kept.apiKeys;
+    // Printed on purpose, to stdout and not through the log: sandbox keys are for the person at the terminal.
     process.stdout.write(
-      `\nSandbox API keys (generated for this run; set API_KEYS to choose your own):\n` +
+      `\nSandbox API keys (${whence}; set API_KEYS to choose your own):\n` +
         apiKeys.map((k) => `  ${k.role.padEnd(8)} ${k.secret}`).join('\n') +
         '\n\n',
     );
   }
   if (sandboxOn && config.webhookSecrets.length === 0) {
     process.stdout.write(
-      `Sandbox webhook secret (generated for this run; set WEBHOOK_SECRETS to choose your own):\n  ${webhookSecrets[0]}\n\n`,
+      `Sandbox webhook secret (${whence}; set WEBHOOK_SECRETS to choose your own):\n  ${webhookSecrets[0]}\n\n`,
     );
   }
 

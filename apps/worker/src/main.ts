@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { Logger } from '@nestjs/common';
+import { Logger as PinoNestLogger } from 'nestjs-pino';
 import { NestFactory } from '@nestjs/core';
 import { ConfigError } from '#common';
 import { loadAppConfig, loadPaysDir } from '#config';
@@ -22,8 +23,10 @@ async function main(): Promise<void> {
   const instances = loadPaysDir(config.paysDir);
   const app = await NestFactory.createApplicationContext(
     WorkerModule.forRoot({ config, channelProviders: channelProviders(), instances }),
-    { logger: ['error', 'warn', 'log'] },
+    { bufferLogs: true },
   );
+  app.useLogger(app.get(PinoNestLogger));
+  app.flushLogs();
   app.enableShutdownHooks();
   new Logger('Worker').log(
     `worker running with ${instances.length} channel instance(s), sweeping every ${config.sweepIntervalSeconds} s`,

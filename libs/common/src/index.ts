@@ -3,3 +3,4 @@ export * from './money.js';
 export * from './ids.js';
 export * from './clock.js';
 export * from './secret.js';
+export * from './logging.js';

@@ -70,7 +70,20 @@ export interface AppConfig {
   readonly webhookLeaseSeconds: number;
   /** Runs the webhook publisher in this process (api and worker; default true). */
   readonly webhookPublisherEnabled: boolean;
+  /** pino level: fatal, error, warn, info, debug, trace or silent (LOG_LEVEL, default info). */
+  readonly logLevel: LogLevelName;
+  /** `json` (one JSON object per line, the default) or `pretty` (coloured lines for a terminal). */
+  readonly logFormat: 'json' | 'pretty';
+  /** How long /health/ready waits for the database before it answers 503 (READY_DB_TIMEOUT_MS). */
+  readonly readyDbTimeoutMs: number;
+  /** At shutdown, how long /health/ready answers 503 before the listener closes (SHUTDOWN_GRACE_MS). */
+  readonly shutdownGraceMs: number;
+  /** Serves GET /openapi.json and Swagger UI at /docs (DOCS_ENABLED, default true). */
+  readonly docsEnabled: boolean;
 }
+
+export type LogLevelName = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export const LOG_LEVELS: readonly LogLevelName[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -111,6 +124,11 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     webhookRetryForMs: durations(env, 'WEBHOOK_RETRY_FOR', '3d')[0] ?? 3 * 86_400_000,
     webhookLeaseSeconds: int(env, 'WEBHOOK_LEASE_SECONDS', 60, 15, 3600),
     webhookPublisherEnabled: bool(env, 'WEBHOOK_PUBLISHER_ENABLED', true),
+    logLevel: oneOf(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
+    logFormat: oneOf(env, 'LOG_FORMAT', 'json', ['json', 'pretty'] as const),
+    readyDbTimeoutMs: int(env, 'READY_DB_TIMEOUT_MS', 2000, 100, 60_000),
+    shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 0, 0, 120_000),
+    docsEnabled: bool(env, 'DOCS_ENABLED', true),
   };
 }
 
@@ -159,6 +177,13 @@ function bool(env: Env, name: string, dflt: boolean): boolean {
   if (v === 'true' || v === '1' || v === 'yes') return true;
   if (v === 'false' || v === '0' || v === 'no') return false;
   throw new ConfigError(`${name} must be true or false`);
+}
+
+function oneOf<T extends string>(env: Env, name: string, dflt: T, allowed: readonly T[]): T {
+  const v = nonEmpty(env[name])?.trim().toLowerCase() ?? dflt;
+  if (!(allowed as readonly string[]).includes(v))
+    throw new ConfigError(`${name} must be one of ${allowed.join(', ')}`);
+  return v as T;
 }
 
 function pattern(env: Env, name: string, dflt: string, re: RegExp): string {

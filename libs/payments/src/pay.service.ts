@@ -21,6 +21,7 @@ import { type OrderView, toOrderView } from './order-view.js';
 export { type OrderView, type PaymentView, toOrderView } from './order-view.js';
 import { EventWriter } from './webhooks/event-writer.js';
 import { checkNotifyUrl } from './webhooks/notify-url.js';
+import { PaymentMetrics } from './metrics/payment-metrics.js';
 
 export interface CreateOrderInput {
   readonly subject: string;
@@ -83,6 +84,7 @@ export class PayService {
     @Inject(APP_CONFIG) private readonly cfg: AppConfig,
     private readonly refunds: RefundStore,
     private readonly events: EventWriter,
+    private readonly metrics: PaymentMetrics,
   ) {}
 
   /** The Order as clients see it, with its payments: one round trip (GET /orders/:orderId, polling). */
@@ -142,7 +144,10 @@ export class PayService {
         notifyUrl: input.notifyUrl ?? null,
         metadataJson: metadataJson ?? null,
       });
-      if (inserted) return { order: inserted, created: true };
+      if (inserted) {
+        this.metrics.ordersCreated.inc({ currency });
+        return { order: inserted, created: true };
+      }
       if (input.orderId === undefined) continue; // a generated id collided: draw another
       const existing = await this.store.findOrder(orderId);
       if (!existing) throw new PayError('INTERNAL_ERROR', 'order conflict could not be resolved');
@@ -216,6 +221,7 @@ export class PayService {
       );
     }
     const fresh = found.kind === 'inserted';
+    if (fresh) this.metrics.attemptsCreated.inc({ channel: channel.fullName, pay_type: payType });
     const attempt = fresh ? found.attempt : await this.store.claimForCreate(found.attempt.id);
     if (!attempt) {
       const now = await this.query(orderId);

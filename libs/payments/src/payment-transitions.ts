@@ -8,6 +8,7 @@ import { RefundService } from './refunds/refund.service.js';
 import { type PaymentRecord, RefundStore } from './refunds/refund-store.js';
 import { toOrderView } from './order-view.js';
 import { EventWriter } from './webhooks/event-writer.js';
+import { PaymentMetrics } from './metrics/payment-metrics.js';
 
 export type ApplyOutcome =
   | { readonly kind: 'paid'; readonly order: OrderRecord } // this call moved the order to success
@@ -34,6 +35,7 @@ export class PaymentTransitions {
     private readonly refunds: RefundService,
     private readonly refundStore: RefundStore,
     private readonly events: EventWriter,
+    private readonly metrics: PaymentMetrics,
   ) {}
 
   async apply(attempt: AttemptRecord, snap: ChannelTradeSnapshot, em: EntityManager): Promise<ApplyOutcome> {
@@ -96,6 +98,7 @@ export class PaymentTransitions {
         orderId: order.orderId,
         data: { order: toOrderView(order, [paymentOf(moved)]) },
       });
+      this.store.afterCommit(em, () => this.metrics.ordersPaid.inc({ channel: attempt.channel }));
       return { kind: 'paid', order };
     }
     // The order was not `wait` any more: paid through another attempt (a second payment) or ended
@@ -125,6 +128,9 @@ export class PaymentTransitions {
         },
       },
     });
+    this.store.afterCommit(em, () =>
+      this.metrics.extraPayments.inc({ channel: attempt.channel, kind: kind === 'second_payment' ? 'second' : 'late' }),
+    );
     return { kind, order: current };
   }
 }

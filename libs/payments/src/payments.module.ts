@@ -21,6 +21,7 @@ import { NotifyService } from './notify/notify.service.js';
 import { ScheduleModule } from '@nestjs/schedule';
 import { HousekeepingJob, JobStats, JobsRunner, OrderSyncJob, TimeoutCloserJob } from './jobs/index.js';
 import { APP_CONFIG } from '#config';
+import { PaymentMetrics } from './metrics/payment-metrics.js';
 import {
   DeliveryStore,
   EventWriter,
@@ -51,6 +52,7 @@ export class PaymentsModule {
       ChannelRegistry,
       Clock,
       JobStats,
+      PaymentMetrics,
       TimeoutCloserJob,
       OrderSyncJob,
       HousekeepingJob,
@@ -79,6 +81,7 @@ export class PaymentsModule {
         NotifyService,
         PublicUrl,
         JobStats,
+        PaymentMetrics,
         TimeoutCloserJob,
         OrderSyncJob,
         HousekeepingJob,

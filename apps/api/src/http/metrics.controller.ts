@@ -1,48 +1,29 @@
-import { Controller, Get, Header } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
-import { DeliveryStore, JobStats } from '#payments';
+import { Controller, Get, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { PaymentMetrics } from '#payments';
 import { Roles } from './auth.guard.js';
+import { ApiErrors } from '../ops/openapi-decorators.js';
 
 /**
- * Prometheus text exposition of the jobs' counters of this process, plus database-wide gauges of what
- * is stuck: expired orders still `wait` (a channel that did not answer) and open attempts overdue for sync.
+ * Prometheus text exposition (prom-client): process metrics, the HTTP histogram, the business counters
+ * of this process and the database-wide gauges (stuck orders, pending refunds, undelivered events).
+ * Viewer or higher: the series say how much money moves.
  */
+@ApiTags('operations')
+@ApiBearerAuth()
 @Controller('metrics')
 @Roles('viewer', 'operator', 'admin')
 export class MetricsController {
-  constructor(
-    private readonly stats: JobStats,
-    private readonly deliveries: DeliveryStore,
-    @InjectDataSource() private readonly ds: DataSource,
-  ) {}
+  constructor(private readonly payments: PaymentMetrics) {}
 
   @Get()
-  @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
-  async metrics(): Promise<string> {
-    const lines: string[] = [];
-    for (const [name, value] of Object.entries(this.stats.counters)) {
-      lines.push(`# TYPE paybridge_${name}_total counter`, `paybridge_${name}_total ${value}`);
-    }
-    const rows = await this.ds.query<{ expired_wait: number; overdue_sync: number }[]>(
-      `SELECT (SELECT count(*)::int FROM orders WHERE status = 'wait' AND expire_time <= now()) AS expired_wait,
-              (SELECT count(*)::int FROM payment_attempts WHERE status = 'open' AND next_sync_at <= now() - interval '5 minutes') AS overdue_sync`,
-    );
-    const r = rows[0];
-    lines.push('# TYPE paybridge_orders_expired_wait gauge', `paybridge_orders_expired_wait ${r?.expired_wait ?? 0}`);
-    lines.push(
-      '# TYPE paybridge_attempts_sync_overdue gauge',
-      `paybridge_attempts_sync_overdue ${r?.overdue_sync ?? 0}`,
-    );
-    const backlog = await this.deliveries.backlog();
-    lines.push(
-      '# TYPE paybridge_webhook_deliveries_pending gauge',
-      `paybridge_webhook_deliveries_pending ${backlog.pending}`,
-    );
-    lines.push(
-      '# TYPE paybridge_webhook_oldest_undelivered_seconds gauge',
-      `paybridge_webhook_oldest_undelivered_seconds ${Math.round(backlog.oldestPendingSeconds)}`,
-    );
-    return `${lines.join('\n')}\n`;
+  @ApiOperation({ summary: 'Prometheus metrics (text exposition format)' })
+  @ApiProduces('text/plain')
+  @ApiOkResponse({ description: 'Prometheus text format 0.0.4', schema: { type: 'string' } })
+  @ApiErrors(401, 403)
+  async metrics(@Res() res: Response): Promise<void> {
+    const body = await this.payments.scrape();
+    res.status(200).setHeader('Content-Type', this.payments.registry.contentType).send(body);
   }
 }

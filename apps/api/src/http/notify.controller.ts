@@ -1,3 +1,4 @@
+import { ApiExcludeController } from '@nestjs/swagger';
 import { Controller, Inject, Logger, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { ChannelRegistry, type ChannelType, type RawNotify } from '#channels';
@@ -17,6 +18,7 @@ import { requestIdOf } from './request-id.js';
  * processed, so a real provider behind the same address loses nothing: its refused ones are answered
  * 429 RATE_LIMITED and leave no inbox row, its valid ones are applied and acknowledged as usual.
  */
+@ApiExcludeController()
 @Controller()
 export class NotifyController {
   private readonly logger = new Logger('Notify');

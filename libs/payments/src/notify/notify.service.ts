@@ -6,6 +6,7 @@ import { ChannelRegistry, type ChannelType, type NotifyReply, type RawNotify, ty
 import { OrderStore } from '../order-store.js';
 import { PaymentTransitions } from '../payment-transitions.js';
 import { RefundService } from '../refunds/refund.service.js';
+import { PaymentMetrics } from '../metrics/payment-metrics.js';
 
 /** What became of a notify; kept in the inbox beside the raw request. */
 export type NotifyVerdict =
@@ -70,9 +71,16 @@ export class NotifyService {
     private readonly store: OrderStore,
     private readonly transitions: PaymentTransitions,
     private readonly refunds: RefundService,
+    private readonly metrics: PaymentMetrics,
   ) {}
 
   async handle(type: ChannelType, raw: RawNotify, opts: NotifyHandleOptions = {}): Promise<NotifyOutcome> {
+    const outcome = await this.handleOnce(type, raw, opts);
+    this.metrics.notifyVerdicts.inc({ channel_type: type, verdict: outcome.verdict });
+    return outcome;
+  }
+
+  private async handleOnce(type: ChannelType, raw: RawNotify, opts: NotifyHandleOptions): Promise<NotifyOutcome> {
     const recordRefused = opts.recordRefused ?? true;
     const provider = this.registry.provider(type);
     if (!provider) throw new PayError('CHANNEL_NOT_FOUND', `no ${type} channel`);

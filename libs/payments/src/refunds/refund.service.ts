@@ -9,6 +9,7 @@ import { toOrderView } from '../order-view.js';
 import { EventWriter } from '../webhooks/event-writer.js';
 import { SYNC_SCHEDULE_MS, syncOffsetMs } from '../jobs/backoff.js';
 import { type RefundRecord, type RefundSource, RefundConflict, RefundStore } from './refund-store.js';
+import { PaymentMetrics } from '../metrics/payment-metrics.js';
 
 /** The Refund of API.md §4, as answered to clients. */
 export interface RefundView {
@@ -82,6 +83,7 @@ export class RefundService {
     private readonly publicUrl: PublicUrl,
     @Inject(APP_CONFIG) private readonly cfg: AppConfig,
     private readonly events: EventWriter,
+    private readonly metrics: PaymentMetrics,
   ) {}
 
   /**
@@ -151,6 +153,7 @@ export class RefundService {
           `the refund exceeds what is left to refund (${formatMinor(held.leftMinor, order.currency)} ${order.currency})`,
         );
       case 'held':
+        this.metrics.refunds.inc({ channel: held.refund.channel, outcome: 'created' });
         return { refund: await this.send(held.refund), created: true };
     }
   }
@@ -205,6 +208,7 @@ export class RefundService {
     if (held.kind !== 'held') return undefined;
     const refund = held.refund;
     this.orders.afterCommit(em, () => {
+      this.metrics.refunds.inc({ channel: refund.channel, outcome: 'created' });
       this.send(refund).catch((err: unknown) =>
         this.logger.warn(`sending auto refund ${refund.refundId} failed: ${(err as Error).message}`),
       );
@@ -299,6 +303,7 @@ export class RefundService {
         );
         if (!done) return { kind: 'unchanged', refund };
         await this.event('refund.succeeded', done, em);
+        this.orders.afterCommit(em, () => this.metrics.refunds.inc({ channel: done.channel, outcome: 'succeeded' }));
         return { kind: 'succeeded', refund: done };
       }
       case 'failed': {
@@ -310,6 +315,7 @@ export class RefundService {
         if (!done) return { kind: 'unchanged', refund };
         this.logger.warn(`refund ${refund.refundId} on ${refund.channel} failed: ${done.failureCode ?? ''}`);
         await this.event('refund.failed', done, em);
+        this.orders.afterCommit(em, () => this.metrics.refunds.inc({ channel: done.channel, outcome: 'failed' }));
         return { kind: 'failed', refund: done };
       }
     }

@@ -13,13 +13,20 @@ import {
   MaxLength,
   IsIP,
 } from 'class-validator';
+import { JSONSchema } from 'class-validator-jsonschema';
 import { ORDER_ID_PATTERN } from '#common';
 
 /** POST /api/v1/orders (API.md §4). Unknown fields are refused by the global ValidationPipe. */
 export class CreateOrderDto {
   @IsString() @Length(1, 256) subject: string;
   /** Number or decimal string; parsed strictly by parseAmount (INVALID_AMOUNT on anything else). */
-  @Allow() amount: unknown;
+  @JSONSchema({
+    oneOf: [{ type: 'number' }, { type: 'string', pattern: '^\\d+(\\.\\d+)?$' }],
+    description: 'Major units (yuan for CNY), a JSON number or a decimal string (API.md §3)',
+    example: '99.99',
+  })
+  @Allow()
+  amount: unknown;
   @IsOptional()
   @IsString()
   @Matches(ORDER_ID_PATTERN, { message: 'orderId must be 6 to 32 characters of letters, digits, _ and -' })

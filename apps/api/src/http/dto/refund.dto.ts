@@ -1,3 +1,4 @@
+import { JSONSchema } from 'class-validator-jsonschema';
 import { Allow, IsOptional, IsString, Length, Matches, MaxLength } from 'class-validator';
 
 const REFUND_ID_MESSAGE = 'refundId must be 6 to 32 characters of letters, digits and _';
@@ -5,7 +6,14 @@ const REFUND_ID_MESSAGE = 'refundId must be 6 to 32 characters of letters, digit
 /** POST /api/v1/orders/:orderId/refunds (API.md §4). */
 export class CreateRefundDto {
   /** Number or decimal string, parsed strictly (INVALID_AMOUNT); absent: what is left to refund. */
-  @IsOptional() @Allow() amount?: unknown;
+  @JSONSchema({
+    oneOf: [{ type: 'number' }, { type: 'string', pattern: '^\\d+(\\.\\d+)?$' }],
+    description: 'Major units (yuan for CNY), a JSON number or a decimal string (API.md §3); absent: what is left',
+    example: '99.99',
+  })
+  @IsOptional()
+  @Allow()
+  amount?: unknown;
   @IsOptional() @IsString() @MaxLength(256) reason?: string;
   @IsOptional() @IsString() @Matches(/^[A-Za-z0-9_]{6,32}$/, { message: REFUND_ID_MESSAGE }) refundId?: string;
 }
