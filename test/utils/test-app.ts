@@ -52,6 +52,8 @@ export interface BootOptions {
   readonly notifyRetryDelaysMs?: number[];
   readonly wechatMinCloseAgeMs?: number;
   readonly clock?: Clock;
+  /** Keys instead of API_KEYS (e.g. named ones for the audit log). */
+  readonly apiKeys?: ApiKey[];
 }
 
 /**
@@ -81,7 +83,7 @@ export async function bootApp(opts: BootOptions = {}): Promise<TestApp> {
         });
   const app = await createApiApp({
     config,
-    apiKeys: API_KEYS,
+    apiKeys: opts.apiKeys ?? API_KEYS,
     channelProviders: channelProviders(),
     instances: [...(opts.instances ?? []), ...(sandbox?.instances ?? [])],
     mounts: sandbox?.mounts,

@@ -5,6 +5,7 @@ import { type ApiKey, type AppConfig, ConfigModule } from '#config';
 import { DatabaseModule } from '#database';
 import type { ChannelInstanceConfig, ChannelProvider } from '#channels';
 import { PaymentsModule } from '#payments';
+import { AdminApiController } from './admin/admin-api.controller.js';
 import { API_KEYS, AuthGuard } from './http/auth.guard.js';
 import { ErrorFilter } from './http/error.filter.js';
 import { EventsController } from './http/events.controller.js';
@@ -50,6 +51,7 @@ export class ApiModule {
         RefundsController,
         FacadeController,
         EventsController,
+        AdminApiController,
       ],
       providers: [
         { provide: API_KEYS, useValue: opts.apiKeys },

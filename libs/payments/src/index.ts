@@ -11,3 +11,5 @@ export * from './refunds/refund-store.js';
 export * from './refunds/refund-sync.job.js';
 export * from './alipayplus-tokens.store.js';
 export * from './webhooks/index.js';
+export * from './audit-hook.js';
+export * from './admin/index.js';
