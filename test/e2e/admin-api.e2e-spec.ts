@@ -52,7 +52,7 @@ describe('admin API', () => {
   });
 
   const auditCount = async (): Promise<number> =>
-    Number(((await db.query(`SELECT count(*) AS n FROM audit_log`)) as Array<{ n: string }>)[0]!.n);
+    Number((await db.query<Array<{ n: string }>>(`SELECT count(*) AS n FROM audit_log`))[0]!.n);
 
   async function newOrder(subject = 'Admin test', amount = '10.00'): Promise<string> {
     const orderId = uniqueOrderId('AD');
@@ -119,16 +119,28 @@ describe('admin API', () => {
     const seen: string[] = byPrefix.body.items.map((o: { orderId: string }) => o.orderId);
     let cursor: string | null = byPrefix.body.nextCursor;
     while (cursor) {
-      const next = await http.get('/api/admin/orders').query({ q: tag, limit: 2, cursor }).set(auth('viewer')).expect(200);
+      const next = await http
+        .get('/api/admin/orders')
+        .query({ q: tag, limit: 2, cursor })
+        .set(auth('viewer'))
+        .expect(200);
       seen.push(...next.body.items.map((o: { orderId: string }) => o.orderId));
       cursor = next.body.nextCursor;
     }
     expect(seen).toEqual([...ids].reverse());
 
-    const bySubject = await http.get('/api/admin/orders').query({ q: `充值 ${tag} №3` }).set(auth('viewer')).expect(200);
+    const bySubject = await http
+      .get('/api/admin/orders')
+      .query({ q: `充值 ${tag} №3` })
+      .set(auth('viewer'))
+      .expect(200);
     expect(bySubject.body.items.map((o: { orderId: string }) => o.orderId)).toEqual([ids[3]]);
     // LIKE metacharacters are literal.
-    const percent = await http.get('/api/admin/orders').query({ q: `${tag}%` }).set(auth('viewer')).expect(200);
+    const percent = await http
+      .get('/api/admin/orders')
+      .query({ q: `${tag}%` })
+      .set(auth('viewer'))
+      .expect(200);
     expect(percent.body.items).toEqual([]);
 
     const amounts = await http
@@ -144,7 +156,11 @@ describe('admin API', () => {
     expect(tradeNo).toBeTruthy();
     const byTrade = await http.get('/api/admin/orders').query({ q: tradeNo }).set(auth('viewer')).expect(200);
     expect(byTrade.body.items.map((o: { orderId: string }) => o.orderId)).toEqual([paid]);
-    const success = await http.get('/api/admin/orders').query({ q: tag, status: 'success' }).set(auth('viewer')).expect(200);
+    const success = await http
+      .get('/api/admin/orders')
+      .query({ q: tag, status: 'success' })
+      .set(auth('viewer'))
+      .expect(200);
     expect(success.body.items.map((o: { orderId: string }) => o.orderId)).toEqual([paid]);
 
     await http.get('/api/admin/orders').query({ cursor: 'bm90LWEtY3Vyc29y' }).set(auth('viewer')).expect(400);
@@ -218,9 +234,10 @@ describe('admin API', () => {
     }
     const refunds = await db.query(`SELECT count(*) AS n FROM refunds WHERE order_id = $1`, [orderId]);
     expect(Number(refunds[0].n)).toBe(0);
-    const held = await db.query(`SELECT refund_held_minor FROM payment_attempts WHERE order_id = $1 AND status = 'paid'`, [
-      orderId,
-    ]);
+    const held = await db.query(
+      `SELECT refund_held_minor FROM payment_attempts WHERE order_id = $1 AND status = 'paid'`,
+      [orderId],
+    );
     expect(Number(held[0].refund_held_minor)).toBe(0);
   });
 
@@ -255,7 +272,10 @@ describe('admin API', () => {
   });
 
   it('audit entries cannot be changed or deleted: no route, and the database refuses', async () => {
-    await http.post(`/api/admin/orders/${await newOrder()}/cancel`).set(auth('operator')).expect(200);
+    await http
+      .post(`/api/admin/orders/${await newOrder()}/cancel`)
+      .set(auth('operator'))
+      .expect(200);
     for (const method of ['put', 'patch', 'delete'] as const) {
       const r = await http[method]('/api/admin/audit').set(auth('admin'));
       expect(r.status).toBe(404);
@@ -268,7 +288,10 @@ describe('admin API', () => {
 
   it('the audit log pages by cursor and filters by actor', async () => {
     for (let i = 0; i < 3; i++) {
-      await http.post(`/api/admin/orders/${await newOrder()}/cancel`).set(as(ALICE)).expect(200);
+      await http
+        .post(`/api/admin/orders/${await newOrder()}/cancel`)
+        .set(as(ALICE))
+        .expect(200);
     }
     const first = await http.get('/api/admin/audit').query({ actor: 'alice', limit: 2 }).set(auth('admin')).expect(200);
     expect(first.body.items).toHaveLength(2);

@@ -71,7 +71,11 @@ describe('admin console in a browser', () => {
 
   async function paidOrder(subject: string, amount: string): Promise<string> {
     const orderId = await newOrder(subject, amount);
-    await http.post(`/api/v1/orders/${orderId}/pay`).set(auth()).send({ channel: 'pays.AliPayType', payType: 'pc' }).expect(200);
+    await http
+      .post(`/api/v1/orders/${orderId}/pay`)
+      .set(auth())
+      .send({ channel: 'pays.AliPayType', payType: 'pc' })
+      .expect(200);
     t.sandbox!.alipay.scan(orderId);
     await t.sandbox!.alipay.pay(orderId);
     await until(async () => {

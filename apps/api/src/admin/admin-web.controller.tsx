@@ -121,17 +121,23 @@ export class AdminWebController {
       if (!(err instanceof PayError)) throw err;
       error = err.message;
     }
-    this.html(req, res, error ? 400 : 200, (ctx) => (
-      <OrdersPage
-        ctx={ctx}
-        filters={filters}
-        channels={this.admin.channels()}
-        items={page.items}
-        nextCursor={page.nextCursor}
-        cursor={cursor}
-        error={error}
-      />
-    ), s);
+    this.html(
+      req,
+      res,
+      error ? 400 : 200,
+      (ctx) => (
+        <OrdersPage
+          ctx={ctx}
+          filters={filters}
+          channels={this.admin.channels()}
+          items={page.items}
+          nextCursor={page.nextCursor}
+          cursor={cursor}
+          error={error}
+        />
+      ),
+      s,
+    );
   }
 
   @Get('orders/:orderId')
@@ -142,7 +148,14 @@ export class AdminWebController {
     // Only a code travels in the URL (a crafted link cannot put words on the page).
     const code = str(req.query['error']);
     const failed = code && /^[A-Z_]{3,40}$/.test(code) ? `Refused: ${code}` : undefined;
-    await this.orderPage(req, res, s, orderId, undefined, done && DONE[done] ? { ok: true, text: DONE[done] } : failed ? { ok: false, text: failed } : undefined);
+    await this.orderPage(
+      req,
+      res,
+      s,
+      orderId,
+      undefined,
+      done && DONE[done] ? { ok: true, text: DONE[done] } : failed ? { ok: false, text: failed } : undefined,
+    );
   }
 
   @Get('orders/:orderId/confirm')
@@ -150,7 +163,7 @@ export class AdminWebController {
     const s = this.session(req, res);
     if (!s) return;
     if (s.key.role === 'viewer') return this.forbidden(req, res, s);
-    const action = str(req.query['action']);
+    const action = str(req.query['action']) ?? '';
     let c: ConfirmAction;
     switch (action) {
       case 'check':
@@ -204,7 +217,8 @@ export class AdminWebController {
         case 'resend': {
           const eventId = this.field(req, 'eventId');
           const detail = await this.admin.order(orderId);
-          if (!detail.events.some((e) => e.id === eventId)) throw new PayError('EVENT_NOT_EXIST', 'no such event of this order');
+          if (!detail.events.some((e) => e.id === eventId))
+            throw new PayError('EVENT_NOT_EXIST', 'no such event of this order');
           await this.admin.resend(actor, eventId);
           break;
         }
@@ -251,9 +265,13 @@ export class AdminWebController {
       if (!(err instanceof PayError)) throw err;
       page = await this.admin.auditLog({ actor, orderId, limit: 50 });
     }
-    this.html(req, res, 200, (ctx) => (
-      <AuditPage ctx={ctx} items={page.items} nextCursor={page.nextCursor} actor={actor} orderId={orderId} />
-    ), s);
+    this.html(
+      req,
+      res,
+      200,
+      (ctx) => <AuditPage ctx={ctx} items={page.items} nextCursor={page.nextCursor} actor={actor} orderId={orderId} />,
+      s,
+    );
   }
 
   // ---- helpers ----
@@ -271,14 +289,24 @@ export class AdminWebController {
       order = await this.admin.order(orderId);
     } catch (err) {
       if (err instanceof PayError && err.code === 'ORDER_NOT_EXIST_ERROR') {
-        return this.html(req, res, 404, (ctx) => <MessagePage ctx={ctx} title={ctx.t('Not found.')} message={err.message} />, s);
+        return this.html(
+          req,
+          res,
+          404,
+          (ctx) => <MessagePage ctx={ctx} title={ctx.t('Not found.')} message={err.message} />,
+          s,
+        );
       }
       throw err;
     }
     const canAct = s.key.role === 'operator' || s.key.role === 'admin';
-    this.html(req, res, 200, (ctx) => (
-      <OrderPage ctx={ctx} order={order} canAct={canAct} confirm={confirm} flash={flash} />
-    ), s);
+    this.html(
+      req,
+      res,
+      200,
+      (ctx) => <OrderPage ctx={ctx} order={order} canAct={canAct} confirm={confirm} flash={flash} />,
+      s,
+    );
   }
 
   /** The session, or a redirect to the sign-in page (htmx: a full-page redirect). */
@@ -300,9 +328,13 @@ export class AdminWebController {
   }
 
   private forbidden(req: Request, res: Response, s?: AdminSession): void {
-    this.html(req, res, 403, (ctx) => (
-      <MessagePage ctx={ctx} title="403" message={ctx.t('Your role may not do that.')} />
-    ), s);
+    this.html(
+      req,
+      res,
+      403,
+      (ctx) => <MessagePage ctx={ctx} title="403" message={ctx.t('Your role may not do that.')} />,
+      s,
+    );
   }
 
   private html(req: Request, res: Response, status: number, page: (ctx: PageContext) => VNode, s?: AdminSession): void {

@@ -346,7 +346,8 @@ export class AdminService {
     const bucket = q.bucket ?? 'day';
     if (bucket !== 'day' && bucket !== 'hour') throw new PayError('INVALID_PARAMS', 'bucket must be day or hour');
     const timeZone = q.tz ?? 'UTC';
-    if (!isTimeZone(timeZone)) throw new PayError('INVALID_PARAMS', 'tz must be an IANA time zone such as Asia/Shanghai');
+    if (!isTimeZone(timeZone))
+      throw new PayError('INVALID_PARAMS', 'tz must be an IANA time zone such as Asia/Shanghai');
     const to = parseTime(q.to, 'to') ?? new Date();
     const span = bucket === 'day' ? 86_400_000 : 3_600_000;
     const from = parseTime(q.from, 'from') ?? new Date(to.getTime() - (bucket === 'day' ? 14 : 24) * span);
@@ -438,9 +439,7 @@ export class AdminService {
     }
     const view = await this.pay.viewOf(after);
     if (!audited) {
-      await this.orders.transaction((em) =>
-        this.write(em, actor, 'order.cancel', orderId, null, 'noop', before, view),
-      );
+      await this.orders.transaction((em) => this.write(em, actor, 'order.cancel', orderId, null, 'noop', before, view));
     }
     return view;
   }
@@ -565,9 +564,19 @@ function timelineOf(
     add(order.updatedAt, 'order', order.status === 'close' ? 'order closed' : 'order timed out', order.closedReason);
   }
   for (const r of refunds) {
-    add(r.createdAt, 'refund', `refund ${r.refundId} of ${money(r.amountMinor, r.currency)} requested (${r.source})`, r.reason);
+    add(
+      r.createdAt,
+      'refund',
+      `refund ${r.refundId} of ${money(r.amountMinor, r.currency)} requested (${r.source})`,
+      r.reason,
+    );
     if (r.finishedAt) {
-      add(r.finishedAt, 'refund', `refund ${r.refundId} ${r.status === 'success' ? 'succeeded' : r.status}`, r.failureCode);
+      add(
+        r.finishedAt,
+        'refund',
+        `refund ${r.refundId} ${r.status === 'success' ? 'succeeded' : r.status}`,
+        r.failureCode,
+      );
     }
   }
   for (const n of d.notifies) {
@@ -590,4 +599,3 @@ function timelineOf(
   for (const a of d.audit) add(a.createdAt, 'audit', `${a.actor}: ${a.action} (${a.outcome})`, a.target);
   return items.sort((x, y) => (x.at < y.at ? -1 : x.at > y.at ? 1 : 0));
 }
-

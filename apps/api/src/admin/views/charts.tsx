@@ -142,7 +142,12 @@ export function DailyCharts(props: { stats: StatsView; currency: string; t: T })
   const money = (v: number) => (exp === 0 ? String(Math.round(v)) : (Math.round(v) / 100).toFixed(0));
   return (
     <div class="charts">
-      <StackedBars title={`${t('Paid amount per day')} (${props.currency})`} labels={labels} series={paidSeries} fmt={money} />
+      <StackedBars
+        title={`${t('Paid amount per day')} (${props.currency})`}
+        labels={labels}
+        series={paidSeries}
+        fmt={money}
+      />
       <Lines
         title={t('Orders per day')}
         labels={labels}

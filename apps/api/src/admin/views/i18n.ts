@@ -7,7 +7,8 @@ const ZH: Record<string, string> = {
   'Sign in': '登录',
   'Sign out': '退出',
   'API key': 'API 密钥',
-  'Sign in with an API key of role viewer, operator or admin.': '请使用 viewer、operator 或 admin 角色的 API 密钥登录。',
+  'Sign in with an API key of role viewer, operator or admin.':
+    '请使用 viewer、operator 或 admin 角色的 API 密钥登录。',
   'That key is not a console key.': '该密钥不是控制台密钥。',
   Orders: '订单',
   Dashboard: '概览',

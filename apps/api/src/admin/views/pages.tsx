@@ -70,7 +70,14 @@ export function OrdersPage(props: {
   return (
     <Layout ctx={props.ctx} title={t('Orders')} active="orders">
       <h1>{t('Orders')}</h1>
-      <form class="card filters" method="get" action="/admin/orders" hx-get="/admin/orders" hx-trigger="submit, change" {...swap}>
+      <form
+        class="card filters"
+        method="get"
+        action="/admin/orders"
+        hx-get="/admin/orders"
+        hx-trigger="submit, change"
+        {...swap}
+      >
         <label class="wide">
           {t('Search')}
           <input type="search" name="q" value={f.q ?? ''} placeholder={t('Order ID, subject or trade number')} />
@@ -141,9 +148,7 @@ export function OrdersPage(props: {
                   <td class="num">
                     {o.amount} {o.currency}
                     {o.refundedAmount !== '0.00' && o.refundStatus !== 'none' && (
-                      <div class="muted">
-                        −{o.refundedAmount}
-                      </div>
+                      <div class="muted">−{o.refundedAmount}</div>
                     )}
                   </td>
                   <td>
@@ -284,7 +289,13 @@ export function OrderPage(props: {
                 </form>
               )}
               {o.status === 'success' && o.refundableAmount !== '0.00' && !/^0\.0*$/.test(o.refundableAmount) && (
-                <form method="get" action={`${base}/confirm`} hx-get={`${base}/confirm`} {...panel} data-testid="refund-form">
+                <form
+                  method="get"
+                  action={`${base}/confirm`}
+                  hx-get={`${base}/confirm`}
+                  {...panel}
+                  data-testid="refund-form"
+                >
                   <input type="hidden" name="action" value="refund" />
                   <label>
                     {t('Refund')} ({t('Left to refund')}: {o.refundableAmount} {o.currency})
@@ -411,7 +422,9 @@ export function OrderPage(props: {
                 <td>
                   {(e.deliveries ?? []).map((d) => (
                     <div>
-                      <span class={`badge s-${d.status === 'delivered' ? 'success' : d.status === 'failed' ? 'failed' : 'wait'}`}>
+                      <span
+                        class={`badge s-${d.status === 'delivered' ? 'success' : d.status === 'failed' ? 'failed' : 'wait'}`}
+                      >
                         {d.status}
                       </span>{' '}
                       <span class="mono">{d.endpoint}</span> <span class="muted">×{d.attempts}</span>
@@ -590,7 +603,9 @@ export function AuditPage(props: {
               <th>{t('Order ID')}</th>
               <th>{t('Outcome')}</th>
               <th>{t('Request id')}</th>
-              <th>{t('Before')} / {t('After')}</th>
+              <th>
+                {t('Before')} / {t('After')}
+              </th>
             </tr>
           </thead>
           <tbody>
