@@ -68,7 +68,8 @@ function rig(get: () => TestApp) {
     const res = await fetch(`${t().baseUrl}${path}`, {
       method: 'POST',
       headers: { 'content-type': 'text/xml' },
-      body,
+      // Bytes as a Uint8Array: with the DOM lib in the program (preact's JSX types) a Buffer is no BodyInit.
+      body: typeof body === 'string' ? body : new Uint8Array(body),
     });
     return { status: res.status, text: await res.text() };
   }

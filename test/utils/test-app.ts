@@ -58,6 +58,8 @@ export interface BootOptions {
   /** Log levels of the app (default: errors only) and where its lines go (default: stdout). */
   readonly logger?: false | LogLevel[];
   readonly logDestination?: DestinationStream;
+  /** Keys instead of API_KEYS (e.g. named ones for the audit log). */
+  readonly apiKeys?: ApiKey[];
 }
 
 /**
@@ -87,7 +89,7 @@ export async function bootApp(opts: BootOptions = {}): Promise<TestApp> {
         });
   const app = await createApiApp({
     config,
-    apiKeys: API_KEYS,
+    apiKeys: opts.apiKeys ?? API_KEYS,
     channelProviders: channelProviders(),
     instances: [
       ...(opts.instances ?? []),

@@ -9,6 +9,9 @@ import { type ApiKey, type AppConfig, ConfigModule } from '#config';
 import { DatabaseModule } from '#database';
 import type { ChannelInstanceConfig, ChannelProvider } from '#channels';
 import { PaymentsModule } from '#payments';
+import { AdminApiController } from './admin/admin-api.controller.js';
+import { AdminSessions } from './admin/admin-session.js';
+import { AdminWebController } from './admin/admin-web.controller.js';
 import { API_KEYS, AuthGuard } from './http/auth.guard.js';
 import { ErrorFilter } from './http/error.filter.js';
 import { EventsController } from './http/events.controller.js';
@@ -66,6 +69,8 @@ export class ApiModule {
         RefundsController,
         FacadeController,
         EventsController,
+        AdminApiController,
+        AdminWebController,
       ],
       providers: [
         { provide: API_KEYS, useValue: opts.apiKeys },
@@ -76,6 +81,7 @@ export class ApiModule {
         HttpDrain,
         RateLimiter,
         ApiKeyRateLimitGuard,
+        AdminSessions,
       ],
     };
   }

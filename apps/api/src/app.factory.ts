@@ -81,6 +81,8 @@ export async function createApiApp(opts: ApiAppOptions): Promise<INestApplicatio
   for (const m of opts.mounts ?? []) app.use(m.path, m.listener);
   // Notify routes take no bearer key: their own small limit (real notifies are a few KiB).
   app.use(RAW_BODY_PATHS, express.raw({ type: () => true, limit: opts.config.notifyBodyLimitBytes }));
+  // The admin console's forms (urlencoded, small).
+  app.use('/admin', express.urlencoded({ extended: false, limit: 16 * 1024, parameterLimit: 50 }));
   // JSON with money fields read from their literal text (API.md §3; json-body.ts).
   app.use(jsonBodyParser(limit));
   app.use(bodyParserErrorHandler);

@@ -94,6 +94,7 @@ async function main(): Promise<void> {
     logger.log(`sandbox webhook inbox: ${base}/sandbox/webhooks`);
     process.once('beforeExit', () => sandbox.close());
   }
+  logger.log(`admin console: ${base}/admin (sign in with a viewer, operator or admin key)`);
   logger.log(
     `PayBridge listening on ${listenUrl} (${config.databaseUrl ? 'PostgreSQL' : `embedded database in ${config.dataDir}`})`,
   );

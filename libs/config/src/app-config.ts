@@ -12,6 +12,10 @@ export interface ApiKey {
    */
   readonly label: string;
   readonly secret: string;
+  /**
+   * Who the key is in the audit log: the name given in API_KEYS (`name=role:secret`), else the label.
+   */
+  readonly name: string;
 }
 
 /** Typed configuration. `process.env` is read here and nowhere else (STYLE.md). */
@@ -60,6 +64,10 @@ export interface AppConfig {
   readonly webhookSecrets: readonly string[];
   /** Allows http and private, loopback and link-local webhook addresses (development; the sandbox). */
   readonly webhookAllowPrivate: boolean;
+  /** Signs the admin console's session cookies; random per process when unset (sign in again after a restart). */
+  readonly adminSessionSecret: string | undefined;
+  /** How long an admin console session lasts. */
+  readonly adminSessionMinutes: number;
   /** Events whose deliveries are all finished are removed after this many days. */
   readonly eventRetentionDays: number;
   /** Delays between delivery tries, in ms; the last repeats (WEBHOOK_RETRY_SCHEDULE, e.g. `5s,30s,2m`). */
@@ -119,6 +127,8 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     webhookUrls: list(env, 'WEBHOOK_URLS').map((v, i) => webhookUrl(v, i)),
     webhookSecrets: webhookSecrets(env),
     webhookAllowPrivate: bool(env, 'WEBHOOK_ALLOW_PRIVATE', false),
+    adminSessionSecret: sessionSecret(env),
+    adminSessionMinutes: int(env, 'ADMIN_SESSION_MINUTES', 480, 5, 7 * 24 * 60),
     eventRetentionDays: int(env, 'EVENT_RETENTION_DAYS', 30, 1, 3650),
     webhookRetryScheduleMs: durations(env, 'WEBHOOK_RETRY_SCHEDULE', '5s,30s,2m,10m,30m,1h,3h'),
     webhookRetryForMs: durations(env, 'WEBHOOK_RETRY_FOR', '3d')[0] ?? 3 * 86_400_000,
@@ -132,15 +142,34 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
   };
 }
 
-export function apiKey(role: Role, secret: string): ApiKey {
-  return { role, secret, label: `${role}:${createHash('sha256').update(secret).digest('hex').slice(0, 12)}` };
+export function apiKey(role: Role, secret: string, name?: string): ApiKey {
+  const label = `${role}:${createHash('sha256').update(secret).digest('hex').slice(0, 12)}`;
+  return { role, secret, label, name: name ?? label };
 }
 
-/** `API_KEYS`: comma-separated `role:secret` pairs (API.md §8). Errors never echo a secret. */
+/** A key's optional name in API_KEYS: letters, digits and `._@-`, up to 64. */
+export const API_KEY_NAME = /^[A-Za-z0-9._@-]{1,64}$/;
+
+/**
+ * `API_KEYS`: comma-separated `role:secret` pairs (API.md §8), each optionally named for the audit log
+ * as `name=role:secret` (e.g. `alice=operator:s3cr3t...`). Errors never echo a secret.
+ */
 export function parseApiKeys(raw: string | undefined): ApiKey[] | undefined {
   if (raw === undefined || raw.trim() === '') return undefined;
   const keys: ApiKey[] = [];
-  raw.split(',').forEach((pair, index) => {
+  raw.split(',').forEach((entry, index) => {
+    let pair = entry;
+    let name: string | undefined;
+    const colonAt = entry.indexOf(':');
+    const eq = entry.indexOf('=');
+    // `name=` before the role (a role never holds `=`); a `=` inside the secret is left alone.
+    if (eq >= 0 && (colonAt < 0 || eq < colonAt)) {
+      name = entry.slice(0, eq).trim();
+      pair = entry.slice(eq + 1);
+      if (!API_KEY_NAME.test(name)) {
+        throw new ConfigError(`API_KEYS entry #${index + 1}: a name must be 1 to 64 of letters, digits and ._@-`);
+      }
+    }
     const colon = pair.indexOf(':');
     const role = pair.slice(0, colon).trim();
     const secret = pair.slice(colon + 1).trim();
@@ -153,9 +182,18 @@ export function parseApiKeys(raw: string | undefined): ApiKey[] | undefined {
     if (keys.some((k) => k.secret === secret)) {
       throw new ConfigError(`API_KEYS entry #${index + 1} (${role}): the same secret is given twice`);
     }
-    keys.push(apiKey(role as Role, secret));
+    if (name !== undefined && keys.some((k) => k.name === name)) {
+      throw new ConfigError(`API_KEYS entry #${index + 1} (${role}): the name ${name} is given twice`);
+    }
+    keys.push(apiKey(role as Role, secret, name));
   });
   return keys;
+}
+
+function sessionSecret(env: Env): string | undefined {
+  const v = nonEmpty(env['ADMIN_SESSION_SECRET']);
+  if (v !== undefined && v.length < 32) throw new ConfigError('ADMIN_SESSION_SECRET must be at least 32 characters');
+  return v;
 }
 
 function nonEmpty(v: string | undefined): string | undefined {

@@ -7,6 +7,7 @@ import { ClaimTokensAndRateLimits1765000001000 } from './migrations/176500000100
 import { CancelMark1765000002000 } from './migrations/1765000002000-CancelMark.js';
 import { Refunds1765100000000 } from './migrations/1765100000000-Refunds.js';
 import { Webhooks1765200000000 } from './migrations/1765200000000-Webhooks.js';
+import { AdminConsole1765300000000 } from './migrations/1765300000000-AdminConsole.js';
 
 /** Migrations listed explicitly, in order. Never edit one that has landed: add a new one. */
 export const MIGRATIONS = [
@@ -16,6 +17,7 @@ export const MIGRATIONS = [
   CancelMark1765000002000,
   Refunds1765100000000,
   Webhooks1765200000000,
+  AdminConsole1765300000000,
 ];
 
 export interface DatabaseSettings {

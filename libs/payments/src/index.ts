@@ -12,3 +12,5 @@ export * from './refunds/refund-sync.job.js';
 export * from './alipayplus-tokens.store.js';
 export * from './webhooks/index.js';
 export * from './metrics/payment-metrics.js';
+export * from './audit-hook.js';
+export * from './admin/index.js';

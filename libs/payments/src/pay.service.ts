@@ -22,6 +22,7 @@ export { type OrderView, type PaymentView, toOrderView } from './order-view.js';
 import { EventWriter } from './webhooks/event-writer.js';
 import { checkNotifyUrl } from './webhooks/notify-url.js';
 import { PaymentMetrics } from './metrics/payment-metrics.js';
+import type { AuditHook } from './audit-hook.js';
 
 export interface CreateOrderInput {
   readonly subject: string;
@@ -343,8 +344,9 @@ export class PayService {
    * wait → close. A trade that a pay request is creating right now is closed by that request when it
    * finds the mark. A channel that cannot close yet (WeChat's first five minutes) keeps its attempt open
    * for the order sync; a payment that lands after the order closed is a late payment, refunded.
+   * `audit` runs in the transaction that closes the order (not when there was nothing to close).
    */
-  async cancel(orderId: string): Promise<OrderRecord> {
+  async cancel(orderId: string, audit?: AuditHook<OrderRecord>): Promise<OrderRecord> {
     const order = await this.query(orderId);
     if (order.status === 'close' || order.status === 'timeout') return order;
     if (order.status === 'success') throw new PayError('ORDER_STATUS_ERROR', 'order is paid and cannot be cancelled');
@@ -362,6 +364,7 @@ export class PayService {
           orderId: done.orderId,
           data: { order: toOrderView(done, await this.refunds.paymentsOf(done.id, em)) },
         });
+        if (audit) await audit(em, done);
       }
       return done;
     });

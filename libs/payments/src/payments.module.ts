@@ -31,6 +31,7 @@ import {
   WebhookWake,
   webhookSettingsFrom,
 } from './webhooks/index.js';
+import { AdminService, AdminStore, AuditStore } from './admin/index.js';
 
 export interface PaymentsModuleOptions {
   /** One provider per channel type, given to the registry through the PAYMENT_CHANNELS token. */
@@ -64,6 +65,8 @@ export class PaymentsModule {
       EventWriter,
       EventsService,
       WebhookPublisher,
+      AdminService,
+      AuditStore,
     ];
     return {
       module: PaymentsModule,
@@ -95,6 +98,9 @@ export class PaymentsModule {
         EventWriter,
         EventsService,
         WebhookPublisher,
+        AdminStore,
+        AuditStore,
+        AdminService,
       ],
       exports: exported,
     };

@@ -14,9 +14,16 @@ export const Roles = (...roles: Role[]): MethodDecorator & ClassDecorator => Set
 /** The service API (API.md §4): service keys and admins. */
 export const SERVICE_ROLES: Role[] = ['service', 'admin'];
 
+/** The admin API and console (API.md §11): the service role has no access. */
+export const CONSOLE_READ_ROLES: Role[] = ['viewer', 'operator', 'admin'];
+export const CONSOLE_ACT_ROLES: Role[] = ['operator', 'admin'];
+export const CONSOLE_AUDIT_ROLES: Role[] = ['admin'];
+
 export interface Principal {
   readonly role: Role;
   readonly label: string;
+  /** The key's name for the audit log (its label when API_KEYS gives none). */
+  readonly name: string;
 }
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
@@ -47,7 +54,7 @@ export class AuthGuard implements CanActivate {
     }
     if (!found) throw new PayError('UNAUTHORIZED', 'invalid API key');
     if (!roles.includes(found.role)) throw new PayError('FORBIDDEN', `role ${found.role} may not call this endpoint`);
-    req.principal = { role: found.role, label: found.label };
+    req.principal = { role: found.role, label: found.label, name: found.name };
     return true;
   }
 }

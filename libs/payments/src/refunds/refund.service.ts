@@ -8,6 +8,7 @@ import { PublicUrl } from '../public-url.js';
 import { toOrderView } from '../order-view.js';
 import { EventWriter } from '../webhooks/event-writer.js';
 import { SYNC_SCHEDULE_MS, syncOffsetMs } from '../jobs/backoff.js';
+import type { AuditHook } from '../audit-hook.js';
 import { type RefundRecord, type RefundSource, RefundConflict, RefundStore } from './refund-store.js';
 import { PaymentMetrics } from '../metrics/payment-metrics.js';
 
@@ -89,11 +90,13 @@ export class RefundService {
   /**
    * Refunds part or all of what is left of an order's payment. The same refundId with the same amount
    * answers the existing refund (created: false); with another amount or order, 409 REFUND_EXISTS.
+   * `audit` runs in the transaction that holds the amount and inserts the refund (only when it does).
    */
   async create(
     orderId: string,
     input: CreateRefundInput,
     source: 'api' | 'admin',
+    audit?: AuditHook<RefundRecord>,
   ): Promise<{ refund: RefundRecord; created: boolean }> {
     if (input.refundId !== undefined && !REFUND_ID_PATTERN.test(input.refundId)) {
       throw new PayError('INVALID_PARAMS', 'refundId must be 6 to 32 characters of letters, digits and _');
@@ -120,7 +123,7 @@ export class RefundService {
         const left = await this.leftOf(payment.id, em);
         const amount = amountMinor ?? left;
         if (amount <= 0) return { kind: 'exceeded' as const, leftMinor: 0 };
-        return this.refunds.hold(
+        const r = await this.refunds.hold(
           {
             id: newId(),
             refundId,
@@ -136,6 +139,8 @@ export class RefundService {
           SUBMIT_WINDOW_SECONDS,
           em,
         );
+        if (r.kind === 'held' && audit) await audit(em, r.refund);
+        return r;
       });
     } catch (err) {
       if (!(err instanceof RefundConflict)) throw err;

@@ -251,7 +251,12 @@ export class DeliveryStore {
    * Delivers the event again now to `endpoints` (its existing deliveries and any new ones), with a fresh
    * retry window. A delivery being sent right now keeps its claim; it is due again as soon as it ends.
    */
-  async resend(eventId: string, endpoints: readonly string[], retryForMs: number): Promise<void> {
+  async resend(
+    eventId: string,
+    endpoints: readonly string[],
+    retryForMs: number,
+    audit?: (em: EntityManager) => Promise<void>,
+  ): Promise<void> {
     await this.ds.transaction('READ COMMITTED', async (em) => {
       await em.query(
         `UPDATE event_deliveries
@@ -261,6 +266,7 @@ export class DeliveryStore {
         [eventId, retryForMs],
       );
       await this.insertDeliveries(eventId, endpoints, retryForMs, em);
+      if (audit) await audit(em);
     });
   }
 

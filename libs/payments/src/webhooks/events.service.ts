@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
 import { PayError } from '#common';
 import { type DeliveryRecord, DeliveryStore, type EventRecord } from './delivery-store.js';
 import { EventWriter } from './event-writer.js';
@@ -90,12 +91,13 @@ export class EventsService {
 
   /**
    * Delivers the event again now, with the same id and bytes, to its endpoints and any endpoint
-   * configured since; each delivery gets a fresh retry window.
+   * configured since; each delivery gets a fresh retry window. `audit` runs in the transaction that
+   * restarts the deliveries.
    */
-  async resend(id: string): Promise<EventView> {
+  async resend(id: string, audit?: (em: EntityManager) => Promise<void>): Promise<EventView> {
     const event = await this.find(id);
     const endpoints = await this.writer.endpointsOf(event.orderId, this.store.ds.manager);
-    await this.store.resend(event.id, endpoints, this.settings.retryForMs);
+    await this.store.resend(event.id, endpoints, this.settings.retryForMs, audit);
     this.wake.fire();
     return toEventView(event, await this.store.deliveriesOf([event.id]));
   }

@@ -1,0 +1,372 @@
+import { randomBytes } from 'node:crypto';
+import { Controller, Get, Inject, Param, Post, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import type { VNode } from 'preact';
+import { render } from 'preact-render-to-string';
+import { PayError } from '#common';
+import { APP_CONFIG, type AppConfig } from '#config';
+import { type Actor, AdminService } from '#payments';
+import { requestIdOf } from '../http/request-id.js';
+import { ADMIN_CSS, ADMIN_JS, HTMX_JS } from './admin-assets.js';
+import { type AdminSession, AdminSessions, cookieOf, sameOrigin } from './admin-session.js';
+import { type Lang, langOf, translator } from './views/i18n.js';
+import type { PageContext } from './views/layout.js';
+import {
+  AuditPage,
+  type ConfirmAction,
+  DashboardPage,
+  LoginPage,
+  MessagePage,
+  type OrderFilters,
+  OrderPage,
+  OrdersPage,
+} from './views/pages.js';
+
+const LANG_COOKIE = 'pb_lang';
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+  "form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v.slice(0, 256) : undefined);
+
+/** Messages for the result of an action (by code: nothing from the request is echoed). */
+const DONE: Record<string, string> = {
+  check: 'Checked with the channel.',
+  cancel: 'Order cancelled.',
+  refund: 'Refund requested.',
+  resend: 'Event queued for delivery again.',
+};
+
+/**
+ * The console's web page (/admin): server-rendered TSX, htmx from node_modules, no inline script.
+ * Every POST needs a session, the session's CSRF token and a same-origin Origin/Referer; the cookie is
+ * SameSite=Strict on top. Actions go through AdminService, so they are audited like the API's.
+ */
+@Controller('admin')
+export class AdminWebController {
+  constructor(
+    private readonly admin: AdminService,
+    private readonly sessions: AdminSessions,
+    @Inject(APP_CONFIG) private readonly cfg: AppConfig,
+  ) {}
+
+  @Get('assets/htmx.min.js')
+  htmx(@Res() res: Response): void {
+    res.type('application/javascript').setHeader('Cache-Control', 'public, max-age=86400').send(HTMX_JS);
+  }
+
+  @Get('assets/admin.js')
+  js(@Res() res: Response): void {
+    res.type('application/javascript').setHeader('Cache-Control', 'public, max-age=3600').send(ADMIN_JS);
+  }
+
+  @Get('assets/admin.css')
+  css(@Res() res: Response): void {
+    res.type('text/css').setHeader('Cache-Control', 'public, max-age=3600').send(ADMIN_CSS);
+  }
+
+  @Get()
+  home(@Req() req: Request, @Res() res: Response): void {
+    res.redirect(303, this.sessions.read(req) ? '/admin/orders' : '/admin/login');
+  }
+
+  @Get('login')
+  loginPage(@Req() req: Request, @Res() res: Response): void {
+    if (this.sessions.read(req)) return res.redirect(303, '/admin/orders');
+    this.html(req, res, 200, (ctx) => <LoginPage ctx={ctx} />);
+  }
+
+  @Post('login')
+  login(@Req() req: Request, @Res() res: Response): void {
+    if (!sameOrigin(req, this.cfg.publicBaseUrl)) return this.forbidden(req, res);
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const key = typeof body['key'] === 'string' ? this.sessions.findKey(body['key'].trim()) : undefined;
+    if (!key) {
+      return this.html(req, res, 401, (ctx) => <LoginPage ctx={ctx} error={ctx.t('That key is not a console key.')} />);
+    }
+    this.sessions.start(res, req, key);
+    res.redirect(303, '/admin/orders');
+  }
+
+  @Post('logout')
+  logout(@Req() req: Request, @Res() res: Response): void {
+    const s = this.sessions.read(req);
+    if (s && (!sameOrigin(req, this.cfg.publicBaseUrl) || !this.sessions.csrfOk(s, this.field(req, '_csrf')))) {
+      return this.forbidden(req, res, s);
+    }
+    this.sessions.end(res, req);
+    res.redirect(303, '/admin/login');
+  }
+
+  @Get('orders')
+  async orders(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const s = this.session(req, res);
+    if (!s) return;
+    const q = req.query;
+    const filters: OrderFilters = {
+      status: str(q['status']),
+      channel: str(q['channel']),
+      q: str(q['q']),
+      from: str(q['from']),
+      to: str(q['to']),
+      minAmount: str(q['minAmount']),
+      maxAmount: str(q['maxAmount']),
+    };
+    const cursor = str(q['cursor']);
+    let page: Awaited<ReturnType<AdminService['searchOrders']>> = { items: [], nextCursor: null };
+    let error: string | undefined;
+    try {
+      page = await this.admin.searchOrders({ ...filters, to: endOfDay(filters.to), cursor, limit: 25 });
+    } catch (err) {
+      if (!(err instanceof PayError)) throw err;
+      error = err.message;
+    }
+    this.html(
+      req,
+      res,
+      error ? 400 : 200,
+      (ctx) => (
+        <OrdersPage
+          ctx={ctx}
+          filters={filters}
+          channels={this.admin.channels()}
+          items={page.items}
+          nextCursor={page.nextCursor}
+          cursor={cursor}
+          error={error}
+        />
+      ),
+      s,
+    );
+  }
+
+  @Get('orders/:orderId')
+  async order(@Req() req: Request, @Res() res: Response, @Param('orderId') orderId: string): Promise<void> {
+    const s = this.session(req, res);
+    if (!s) return;
+    const done = str(req.query['done']);
+    // Only a code travels in the URL (a crafted link cannot put words on the page).
+    const code = str(req.query['error']);
+    const failed = code && /^[A-Z_]{3,40}$/.test(code) ? `Refused: ${code}` : undefined;
+    await this.orderPage(
+      req,
+      res,
+      s,
+      orderId,
+      undefined,
+      done && DONE[done] ? { ok: true, text: DONE[done] } : failed ? { ok: false, text: failed } : undefined,
+    );
+  }
+
+  @Get('orders/:orderId/confirm')
+  async confirm(@Req() req: Request, @Res() res: Response, @Param('orderId') orderId: string): Promise<void> {
+    const s = this.session(req, res);
+    if (!s) return;
+    if (s.key.role === 'viewer') return this.forbidden(req, res, s);
+    const action = str(req.query['action']) ?? '';
+    let c: ConfirmAction;
+    switch (action) {
+      case 'check':
+      case 'cancel':
+        c = { kind: action };
+        break;
+      case 'refund':
+        c = {
+          kind: 'refund',
+          amount: str(req.query['amount']) ?? '',
+          reason: str(req.query['reason']) ?? '',
+          // Chosen now, sent with the confirmation: a double submit is the same refund, not two.
+          refundId: `RA${randomBytes(12).toString('hex')}`,
+        };
+        break;
+      case 'resend':
+        c = { kind: 'resend', eventId: str(req.query['eventId']) ?? '' };
+        break;
+      default:
+        return res.redirect(303, `/admin/orders/${encodeURIComponent(orderId)}`);
+    }
+    await this.orderPage(req, res, s, orderId, c);
+  }
+
+  @Post('orders/:orderId/act')
+  async act(@Req() req: Request, @Res() res: Response, @Param('orderId') orderId: string): Promise<void> {
+    const s = this.session(req, res);
+    if (!s) return;
+    if (!sameOrigin(req, this.cfg.publicBaseUrl) || !this.sessions.csrfOk(s, this.field(req, '_csrf'))) {
+      return this.forbidden(req, res, s);
+    }
+    if (s.key.role === 'viewer') return this.forbidden(req, res, s);
+    const actor: Actor = { name: s.key.name, role: s.key.role, requestId: requestIdOf(req) };
+    const action = this.field(req, 'action');
+    const back = `/admin/orders/${encodeURIComponent(orderId)}`;
+    try {
+      switch (action) {
+        case 'check':
+          await this.admin.check(actor, orderId);
+          break;
+        case 'cancel':
+          await this.admin.cancel(actor, orderId);
+          break;
+        case 'refund':
+          await this.admin.refund(actor, orderId, {
+            amount: this.field(req, 'amount'),
+            reason: this.field(req, 'reason') || undefined,
+            refundId: this.field(req, 'refundId') || undefined,
+          });
+          break;
+        case 'resend': {
+          const eventId = this.field(req, 'eventId');
+          const detail = await this.admin.order(orderId);
+          if (!detail.events.some((e) => e.id === eventId))
+            throw new PayError('EVENT_NOT_EXIST', 'no such event of this order');
+          await this.admin.resend(actor, eventId);
+          break;
+        }
+        default:
+          throw new PayError('INVALID_PARAMS', 'unknown action');
+      }
+    } catch (err) {
+      if (!(err instanceof PayError)) throw err;
+      return res.redirect(303, `${back}?error=${err.code}`);
+    }
+    res.redirect(303, `${back}?done=${action}`);
+  }
+
+  @Get('dashboard')
+  async dashboard(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const s = this.session(req, res);
+    if (!s) return;
+    const from = str(req.query['from']);
+    const to = str(req.query['to']);
+    let stats;
+    try {
+      stats = await this.admin.stats({ from, to: endOfDay(to), bucket: 'day', tz: str(req.query['tz']) });
+    } catch (err) {
+      if (!(err instanceof PayError)) throw err;
+      stats = await this.admin.stats({ bucket: 'day' });
+    }
+    const volume = new Map<string, number>();
+    for (const r of stats.items) volume.set(r.currency, (volume.get(r.currency) ?? 0) + r.paid);
+    const currency = [...volume.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'CNY';
+    this.html(req, res, 200, (ctx) => <DashboardPage ctx={ctx} stats={stats} currency={currency} />, s);
+  }
+
+  @Get('audit')
+  async audit(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const s = this.session(req, res);
+    if (!s) return;
+    if (s.key.role !== 'admin') return this.forbidden(req, res, s);
+    const actor = str(req.query['actor']);
+    const orderId = str(req.query['orderId']);
+    let page;
+    try {
+      page = await this.admin.auditLog({ actor, orderId, cursor: str(req.query['cursor']), limit: 50 });
+    } catch (err) {
+      if (!(err instanceof PayError)) throw err;
+      page = await this.admin.auditLog({ actor, orderId, limit: 50 });
+    }
+    this.html(
+      req,
+      res,
+      200,
+      (ctx) => <AuditPage ctx={ctx} items={page.items} nextCursor={page.nextCursor} actor={actor} orderId={orderId} />,
+      s,
+    );
+  }
+
+  // ---- helpers ----
+
+  private async orderPage(
+    req: Request,
+    res: Response,
+    s: AdminSession,
+    orderId: string,
+    confirm?: ConfirmAction,
+    flash?: { ok: boolean; text: string },
+  ): Promise<void> {
+    let order;
+    try {
+      order = await this.admin.order(orderId);
+    } catch (err) {
+      if (err instanceof PayError && err.code === 'ORDER_NOT_EXIST_ERROR') {
+        return this.html(
+          req,
+          res,
+          404,
+          (ctx) => <MessagePage ctx={ctx} title={ctx.t('Not found.')} message={err.message} />,
+          s,
+        );
+      }
+      throw err;
+    }
+    const canAct = s.key.role === 'operator' || s.key.role === 'admin';
+    this.html(
+      req,
+      res,
+      200,
+      (ctx) => <OrderPage ctx={ctx} order={order} canAct={canAct} confirm={confirm} flash={flash} />,
+      s,
+    );
+  }
+
+  /** The session, or a redirect to the sign-in page (htmx: a full-page redirect). */
+  private session(req: Request, res: Response): AdminSession | undefined {
+    const s = this.sessions.read(req);
+    if (s) return s;
+    if (req.method === 'GET') {
+      if (req.get('hx-request')) res.setHeader('HX-Redirect', '/admin/login');
+      res.redirect(303, '/admin/login');
+    } else {
+      this.forbidden(req, res);
+    }
+    return undefined;
+  }
+
+  private field(req: Request, name: string): string {
+    const v = ((req.body ?? {}) as Record<string, unknown>)[name];
+    return typeof v === 'string' ? v.slice(0, 512) : '';
+  }
+
+  private forbidden(req: Request, res: Response, s?: AdminSession): void {
+    this.html(
+      req,
+      res,
+      403,
+      (ctx) => <MessagePage ctx={ctx} title="403" message={ctx.t('Your role may not do that.')} />,
+      s,
+    );
+  }
+
+  private html(req: Request, res: Response, status: number, page: (ctx: PageContext) => VNode, s?: AdminSession): void {
+    const lang: Lang = langOf(req, cookieOf(req, LANG_COOKIE));
+    if (req.query['lang'] === lang) {
+      res.append('Set-Cookie', `${LANG_COOKIE}=${lang}; Path=/admin; SameSite=Strict; Max-Age=31536000`);
+    }
+    const here = req.originalUrl.replace(/([?&])lang=[a-z]+&?/, '$1').replace(/[?&]$/, '');
+    const ctx: PageContext = {
+      lang,
+      t: translator(lang),
+      who: s ? { name: s.key.name, role: s.key.role } : undefined,
+      csrf: s?.csrf,
+      here,
+    };
+    res
+      .status(status)
+      .type('text/html; charset=utf-8')
+      .setHeader('Cache-Control', 'no-store')
+      .setHeader('Content-Security-Policy', CSP)
+      .setHeader('X-Frame-Options', 'DENY')
+      .setHeader('X-Content-Type-Options', 'nosniff')
+      .setHeader('Referrer-Policy', 'same-origin')
+      .setHeader('Vary', 'Cookie, Accept-Language')
+      .send(`<!doctype html>${render(page(ctx))}`);
+  }
+}
+
+/** A bare `to` date means through the end of that day. */
+function endOfDay(to: string | undefined): string | undefined {
+  if (to === undefined || !/^\d{4}-\d\d-\d\d$/.test(to)) return to;
+  const d = new Date(`${to}T00:00:00Z`);
+  if (!Number.isFinite(d.getTime())) return to;
+  return new Date(d.getTime() + 86_400_000).toISOString();
+}
