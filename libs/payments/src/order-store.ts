@@ -68,6 +68,9 @@ const AFTER_COMMIT = new WeakMap<EntityManager, Array<() => void>>();
  */
 const PAYABLE = `o.status = 'wait' AND o.cancel_requested_at IS NULL AND o.expire_time > now()`;
 
+/** An instant on the database's clock, as PostgreSQL's text (full microsecond precision). */
+export type DbInstant = string;
+
 /** How long one create call at a channel may hold its attempt (channel calls time out after 10 s). */
 export const CREATE_CLAIM_SECONDS = 30;
 
@@ -462,14 +465,14 @@ export class OrderStore {
    * (SKIP LOCKED) and then held by a committed lease in `sweep_after`. Every time here is the database's
    * clock, so processes whose clocks differ never cut each other's leases short.
    */
-  async claimExpiredOrders(limit: number, leaseSeconds: number, passStart: Date): Promise<OrderRecord[]> {
+  async claimExpiredOrders(limit: number, leaseSeconds: number, passStart: DbInstant): Promise<OrderRecord[]> {
     const rows = rowsOf(
       await this.ds.query(
         `UPDATE orders o
             SET sweep_after = now() + make_interval(secs => $2), sweep_attempts = o.sweep_attempts + 1
           WHERE o.id IN (
             SELECT id FROM orders
-             WHERE status = 'wait' AND expire_time <= now() AND (sweep_after IS NULL OR sweep_after <= $3)
+             WHERE status = 'wait' AND expire_time <= now() AND (sweep_after IS NULL OR sweep_after <= $3::timestamptz)
              ORDER BY expire_time
              LIMIT $1
              FOR UPDATE SKIP LOCKED)
@@ -484,9 +487,10 @@ export class OrderStore {
    * The database's clock now: a job pass starts with it, and claims only work that was due by then, so
    * one pass never takes the same row twice (an order postponed by 0 s comes back in the next pass).
    */
-  async dbNow(): Promise<Date> {
-    const rows = rowsOf(await this.ds.query(`SELECT now() AS now`));
-    return date(rows[0]?.['now']) ?? new Date();
+  async dbNow(): Promise<DbInstant> {
+    // As text: a JS Date would cut the microseconds, and a claim could then miss what just became due.
+    const rows = rowsOf(await this.ds.query(`SELECT now()::text AS now`));
+    return String(rows[0]?.['now']);
   }
 
   /** Sets when the sweep may take a still-waiting order again (its backoff, from the database's clock). */
@@ -505,7 +509,7 @@ export class OrderStore {
   async claimDueAttempts(
     limit: number,
     leaseSeconds: number,
-    passStart: Date,
+    passStart: DbInstant,
     orderPk?: string,
   ): Promise<AttemptRecord[]> {
     const rows = rowsOf(
@@ -514,7 +518,7 @@ export class OrderStore {
             SET next_sync_at = now() + make_interval(secs => $2), sync_count = a.sync_count + 1
           WHERE a.id IN (
             SELECT id FROM payment_attempts
-             WHERE next_sync_at <= $4 AND (creating_until IS NULL OR creating_until < now())
+             WHERE next_sync_at <= $4::timestamptz AND (creating_until IS NULL OR creating_until < now())
                AND ($3::uuid IS NULL OR order_pk = $3::uuid)
              ORDER BY next_sync_at
              LIMIT $1

@@ -276,7 +276,7 @@ export class RefundStore {
    * (SKIP LOCKED) and then leased through next_sync_at (database clock). A pass gives its start
    * (`passStart`, OrderStore.dbNow) so it never takes a refund twice; `refundPk` claims just one.
    */
-  async claimDue(limit: number, leaseSeconds: number, passStart?: Date, refundPk?: string): Promise<RefundRecord[]> {
+  async claimDue(limit: number, leaseSeconds: number, passStart?: string, refundPk?: string): Promise<RefundRecord[]> {
     const rows = rowsOf(
       await this.ds.query(
         `UPDATE refunds r
