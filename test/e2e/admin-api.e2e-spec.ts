@@ -37,6 +37,92 @@ const ROUTES: Route[] = [
   { method: 'get', path: '/api/admin/audit', may: ['admin'], allowed: 200 },
 ];
 
+type Schema = Record<string, unknown> & {
+  $ref?: string;
+  allOf?: Schema[];
+  type?: string;
+  nullable?: boolean;
+  enum?: unknown[];
+  pattern?: string;
+  format?: string;
+  required?: string[];
+  properties?: Record<string, Schema>;
+  items?: Schema;
+  additionalProperties?: unknown;
+};
+interface OpenApiDoc {
+  paths: Record<
+    string,
+    Record<string, { responses: Record<string, { content?: Record<string, { schema: Schema }> }> }>
+  >;
+  components: { schemas: Record<string, Schema> };
+}
+
+/**
+ * What is wrong with `value` as an instance of `schema` (OpenAPI 3.0 subset the document uses: $ref,
+ * allOf, type, nullable, enum, pattern, date-time, required, properties, items). Properties the schema
+ * does not name are errors too, unless it allows additionalProperties: the document must say it all.
+ */
+function conformance(doc: OpenApiDoc, schema: Schema, value: unknown, at = '$'): string[] {
+  const resolve = (s: Schema): Schema => {
+    while (s.$ref) s = doc.components.schemas[s.$ref.split('/').pop()!] ?? {};
+    return s;
+  };
+  const named = (s: Schema): Set<string> | 'any' => {
+    s = resolve(s);
+    if (s.additionalProperties) return 'any';
+    const out = new Set(Object.keys(s.properties ?? {}));
+    for (const sub of s.allOf ?? []) {
+      const k = named(sub);
+      if (k === 'any') return 'any';
+      for (const n of k) out.add(n);
+    }
+    return out;
+  };
+  const walk = (raw: Schema, v: unknown, path: string, extrasChecked: boolean): string[] => {
+    const s = resolve(raw);
+    const errs: string[] = [];
+    if (s.allOf) {
+      for (const sub of s.allOf) errs.push(...walk(sub, v, path, true));
+    } else if (v === null) {
+      if (s.type && !s.nullable) errs.push(`${path}: null`);
+      return errs;
+    } else if (s.type) {
+      const ok =
+        s.type === 'integer'
+          ? Number.isInteger(v)
+          : s.type === 'array'
+            ? Array.isArray(v)
+            : s.type === 'object'
+              ? typeof v === 'object' && !Array.isArray(v)
+              : typeof v === s.type;
+      if (!ok) return [`${path}: ${JSON.stringify(v)} is not ${s.type}`];
+    }
+    if (s.enum && !s.enum.includes(v)) errs.push(`${path}: ${JSON.stringify(v)} not in ${s.enum.join('|')}`);
+    if (typeof v === 'string' && s.pattern && !new RegExp(s.pattern).test(v))
+      errs.push(`${path}: ${v} !~ ${s.pattern}`);
+    if (
+      typeof v === 'string' &&
+      s.format === 'date-time' &&
+      !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(v)
+    ) {
+      errs.push(`${path}: ${v} is not a date-time`);
+    }
+    if (Array.isArray(v) && s.items) v.forEach((x, i) => errs.push(...walk(s.items!, x, `${path}[${i}]`, false)));
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      const o = v as Record<string, unknown>;
+      for (const r of s.required ?? []) if (!(r in o)) errs.push(`${path}.${r}: missing`);
+      for (const [k, sub] of Object.entries(s.properties ?? {})) {
+        if (k in o && o[k] !== undefined) errs.push(...walk(sub, o[k], `${path}.${k}`, false));
+      }
+      const known = extrasChecked || (s.type !== 'object' && !s.allOf) ? 'any' : named(raw);
+      if (known !== 'any') for (const k of Object.keys(o)) if (!known.has(k)) errs.push(`${path}.${k}: not documented`);
+    }
+    return errs;
+  };
+  return walk(schema, value, at, false);
+}
+
 describe('admin API', () => {
   let t: TestApp;
   let http: ReturnType<typeof request>;
@@ -336,5 +422,89 @@ describe('admin API', () => {
     for (const r of after.rates) expect(r).toMatch(/^[01]\.\d{4}$/);
     await http.get('/api/admin/stats').query({ bucket: 'week' }).set(auth('viewer')).expect(400);
     await http.get('/api/admin/stats').query({ tz: 'Mars/Base' }).set(auth('viewer')).expect(400);
+  });
+  it('every admin answer is what /openapi.json documents for its route and status', async () => {
+    const doc = (await http.get('/openapi.json').expect(200)).body as OpenApiDoc;
+    const conforms = (method: string, route: string, res: { status: number; body: unknown }): void => {
+      const op = doc.paths[route]?.[method];
+      expect({ route, documented: op !== undefined }).toEqual({ route, documented: true });
+      const schema = op!.responses[String(res.status)]?.content?.['application/json']?.schema;
+      expect({ route, status: res.status, hasSchema: schema !== undefined }).toEqual({
+        route,
+        status: res.status,
+        hasSchema: true,
+      });
+      expect({ route, status: res.status, errors: conformance(doc, schema!, res.body) }).toEqual({
+        route,
+        status: res.status,
+        errors: [],
+      });
+    };
+    // The checker itself catches a drift (an undocumented field, a wrong type, a missing field).
+    const orderSchema = { $ref: '#/components/schemas/AdminOrderDetail' };
+    expect(conformance(doc, orderSchema, {})).toEqual(
+      expect.arrayContaining(['$.timeline: missing', '$.orderId: missing']),
+    );
+    expect(conformance(doc, { $ref: '#/components/schemas/StatsBucket' }, { created: 1.5, extra: 1 })).toEqual(
+      expect.arrayContaining(['$.created: 1.5 is not integer', '$.extra: not documented']),
+    );
+
+    const orderId = await paidOrder('OpenAPI 文档', '20.00');
+    const refund = await http
+      .post(`/api/admin/orders/${orderId}/refunds`)
+      .set(as(ALICE))
+      .send({ amount: '5.00', reason: 'schema' })
+      .expect(201);
+    conforms('post', '/api/admin/orders/{orderId}/refunds', refund);
+    conforms(
+      'post',
+      '/api/admin/orders/{orderId}/refunds',
+      await http.post(`/api/admin/orders/${orderId}/refunds`).set(as(ALICE)).send({ amount: '99.00' }).expect(409),
+    );
+    conforms(
+      'post',
+      '/api/admin/orders/{orderId}/check',
+      await http.post(`/api/admin/orders/${orderId}/check`).set(auth('operator')).send({}).expect(200),
+    );
+    const [ev] = await db.query(`SELECT id FROM events WHERE order_id = $1 AND type = 'order.succeeded'`, [orderId]);
+    conforms(
+      'post',
+      '/api/admin/events/{id}/resend',
+      await http.post(`/api/admin/events/${ev.id}/resend`).set(auth('operator')).expect(200),
+    );
+    const open = await newOrder();
+    conforms(
+      'post',
+      '/api/admin/orders/{orderId}/cancel',
+      await http.post(`/api/admin/orders/${open}/cancel`).set(auth('operator')).expect(200),
+    );
+
+    const detail = await http.get(`/api/admin/orders/${orderId}`).set(auth('viewer')).expect(200);
+    // Every list of the story is filled, so every item schema is exercised.
+    for (const k of ['attempts', 'payments', 'refunds', 'notifies', 'events', 'audit', 'timeline']) {
+      expect({ k, n: detail.body[k].length > 0 }).toEqual({ k, n: true });
+    }
+    conforms('get', '/api/admin/orders/{orderId}', detail);
+    conforms(
+      'get',
+      '/api/admin/orders/{orderId}',
+      await http.get(`/api/admin/orders/${NO_ORDER}`).set(auth('viewer')).expect(404),
+    );
+    const page = await http.get('/api/admin/orders').query({ limit: 2 }).set(auth('viewer')).expect(200);
+    expect(page.body.nextCursor).not.toBeNull();
+    conforms('get', '/api/admin/orders', page);
+    conforms(
+      'get',
+      '/api/admin/orders',
+      await http.get('/api/admin/orders').query({ status: 'nope' }).set(auth('viewer')).expect(400),
+    );
+    const stats = await http.get('/api/admin/stats').query({ bucket: 'hour' }).set(auth('viewer')).expect(200);
+    expect(stats.body.items.length).toBeGreaterThan(0);
+    conforms('get', '/api/admin/stats', stats);
+    const audit = await http.get('/api/admin/audit').query({ limit: 3 }).set(auth('admin')).expect(200);
+    expect(audit.body.items).toHaveLength(3);
+    conforms('get', '/api/admin/audit', audit);
+    conforms('get', '/api/admin/audit', await http.get('/api/admin/audit').set(auth('viewer')).expect(403));
+    conforms('get', '/api/admin/audit', await http.get('/api/admin/audit').expect(401));
   });
 });

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { Controller, Get, Inject, Param, Post, Req, Res } from '@nestjs/common';
+import { Controller, Get, Inject, Param, Post, Req, Res, applyDecorators } from '@nestjs/common';
+import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import type { VNode } from 'preact';
 import { render } from 'preact-render-to-string';
@@ -23,6 +24,19 @@ import {
 } from './views/pages.js';
 
 const LANG_COOKIE = 'pb_lang';
+const HTML = { type: 'string' };
+/** An HTML form post (urlencoded) with these string fields: `required` ones and `optional` ones. */
+const ApiForm = (required: string[], optional: string[] = []): MethodDecorator =>
+  applyDecorators(
+    ApiConsumes('application/x-www-form-urlencoded'),
+    ApiBody({
+      schema: {
+        type: 'object',
+        required,
+        properties: Object.fromEntries([...required, ...optional].map((f) => [f, { type: 'string' }])),
+      },
+    }),
+  );
 const CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
   "form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -42,6 +56,8 @@ const DONE: Record<string, string> = {
  * Every POST needs a session, the session's CSRF token and a same-origin Origin/Referer; the cookie is
  * SameSite=Strict on top. Actions go through AdminService, so they are audited like the API's.
  */
+@ApiTags('admin-console')
+@ApiProduces('text/html')
 @Controller('admin')
 export class AdminWebController {
   constructor(
@@ -51,32 +67,51 @@ export class AdminWebController {
   ) {}
 
   @Get('assets/htmx.min.js')
+  @ApiOperation({ summary: 'htmx, served from node_modules' })
+  @ApiProduces('application/javascript')
+  @ApiOkResponse({ description: 'htmx, served from node_modules', schema: { type: 'string' } })
   htmx(@Res() res: Response): void {
     res.type('application/javascript').setHeader('Cache-Control', 'public, max-age=86400').send(HTMX_JS);
   }
 
   @Get('assets/admin.js')
+  @ApiOperation({ summary: 'The console script' })
+  @ApiProduces('application/javascript')
+  @ApiOkResponse({ description: 'The console script', schema: { type: 'string' } })
   js(@Res() res: Response): void {
     res.type('application/javascript').setHeader('Cache-Control', 'public, max-age=3600').send(ADMIN_JS);
   }
 
   @Get('assets/admin.css')
+  @ApiOperation({ summary: 'The console styles' })
+  @ApiProduces('text/css')
+  @ApiOkResponse({ description: 'The console styles', schema: { type: 'string' } })
   css(@Res() res: Response): void {
     res.type('text/css').setHeader('Cache-Control', 'public, max-age=3600').send(ADMIN_CSS);
   }
 
   @Get()
+  @ApiOperation({ summary: 'To the order list, or to the sign-in page without a session' })
+  @ApiResponse({ status: 303, description: 'To /admin/orders or /admin/login' })
   home(@Req() req: Request, @Res() res: Response): void {
     res.redirect(303, this.sessions.read(req) ? '/admin/orders' : '/admin/login');
   }
 
   @Get('login')
+  @ApiOperation({ summary: 'Sign-in page (an API key of role viewer, operator or admin)' })
+  @ApiOkResponse({ description: 'HTML page', schema: HTML })
+  @ApiResponse({ status: 303, description: 'Already signed in: to /admin/orders' })
   loginPage(@Req() req: Request, @Res() res: Response): void {
     if (this.sessions.read(req)) return res.redirect(303, '/admin/orders');
     this.html(req, res, 200, (ctx) => <LoginPage ctx={ctx} />);
   }
 
   @Post('login')
+  @ApiOperation({ summary: 'Sign in with a console key: sets the signed session cookie' })
+  @ApiResponse({ status: 303, description: 'Signed in: to /admin/orders' })
+  @ApiResponse({ status: 401, description: 'HTML page: not a console key', schema: HTML })
+  @ApiResponse({ status: 403, description: 'HTML page: not same-origin', schema: HTML })
+  @ApiForm(['key'])
   login(@Req() req: Request, @Res() res: Response): void {
     if (!sameOrigin(req, this.cfg.publicBaseUrl)) return this.forbidden(req, res);
     const body = (req.body ?? {}) as Record<string, unknown>;
@@ -89,6 +124,10 @@ export class AdminWebController {
   }
 
   @Post('logout')
+  @ApiOperation({ summary: 'Sign out (CSRF token and same origin required)' })
+  @ApiResponse({ status: 303, description: 'To /admin/login' })
+  @ApiResponse({ status: 403, description: 'HTML page: CSRF or origin check failed', schema: HTML })
+  @ApiForm(['_csrf'])
   logout(@Req() req: Request, @Res() res: Response): void {
     const s = this.sessions.read(req);
     if (s && (!sameOrigin(req, this.cfg.publicBaseUrl) || !this.sessions.csrfOk(s, this.field(req, '_csrf')))) {
@@ -99,6 +138,10 @@ export class AdminWebController {
   }
 
   @Get('orders')
+  @ApiOperation({ summary: 'Order list with filters' })
+  @ApiOkResponse({ description: 'HTML page', schema: HTML })
+  @ApiResponse({ status: 400, description: 'HTML page with the filter error', schema: HTML })
+  @ApiResponse({ status: 303, description: 'No session: to /admin/login' })
   async orders(@Req() req: Request, @Res() res: Response): Promise<void> {
     const s = this.session(req, res);
     if (!s) return;
@@ -141,6 +184,10 @@ export class AdminWebController {
   }
 
   @Get('orders/:orderId')
+  @ApiOperation({ summary: 'The order detail and timeline, with the actions the role may take' })
+  @ApiOkResponse({ description: 'HTML page', schema: HTML })
+  @ApiResponse({ status: 404, description: 'HTML page: no such order', schema: HTML })
+  @ApiResponse({ status: 303, description: 'No session: to /admin/login' })
   async order(@Req() req: Request, @Res() res: Response, @Param('orderId') orderId: string): Promise<void> {
     const s = this.session(req, res);
     if (!s) return;
@@ -159,6 +206,10 @@ export class AdminWebController {
   }
 
   @Get('orders/:orderId/confirm')
+  @ApiOperation({ summary: 'The order page asking to confirm an action (operator, admin)' })
+  @ApiOkResponse({ description: 'HTML page', schema: HTML })
+  @ApiResponse({ status: 403, description: 'HTML page: viewer', schema: HTML })
+  @ApiResponse({ status: 303, description: 'Unknown action: to the order page; no session: to /admin/login' })
   async confirm(@Req() req: Request, @Res() res: Response, @Param('orderId') orderId: string): Promise<void> {
     const s = this.session(req, res);
     if (!s) return;
@@ -189,6 +240,15 @@ export class AdminWebController {
   }
 
   @Post('orders/:orderId/act')
+  @ApiOperation({
+    summary: 'Run a confirmed action (check, cancel, refund, resend), audited; CSRF token and same origin required',
+  })
+  @ApiResponse({
+    status: 303,
+    description: 'To the order page with ?done= or ?error=CODE; no session: to /admin/login',
+  })
+  @ApiResponse({ status: 403, description: 'HTML page: viewer, CSRF or origin check failed', schema: HTML })
+  @ApiForm(['_csrf', 'action'], ['amount', 'reason', 'refundId', 'eventId'])
   async act(@Req() req: Request, @Res() res: Response, @Param('orderId') orderId: string): Promise<void> {
     const s = this.session(req, res);
     if (!s) return;
@@ -233,6 +293,9 @@ export class AdminWebController {
   }
 
   @Get('dashboard')
+  @ApiOperation({ summary: 'Stats as charts' })
+  @ApiOkResponse({ description: 'HTML page', schema: HTML })
+  @ApiResponse({ status: 303, description: 'No session: to /admin/login' })
   async dashboard(@Req() req: Request, @Res() res: Response): Promise<void> {
     const s = this.session(req, res);
     if (!s) return;
@@ -252,6 +315,10 @@ export class AdminWebController {
   }
 
   @Get('audit')
+  @ApiOperation({ summary: 'The audit log (admin)' })
+  @ApiOkResponse({ description: 'HTML page', schema: HTML })
+  @ApiResponse({ status: 403, description: 'HTML page: not an admin', schema: HTML })
+  @ApiResponse({ status: 303, description: 'No session: to /admin/login' })
   async audit(@Req() req: Request, @Res() res: Response): Promise<void> {
     const s = this.session(req, res);
     if (!s) return;
