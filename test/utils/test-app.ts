@@ -75,6 +75,10 @@ export async function bootApp(opts: BootOptions = {}): Promise<TestApp> {
     PORT: String(port),
     PUBLIC_BASE_URL: baseUrl,
     JOBS_ENABLED: 'false',
+    // Every suite shares one key set and (on PostgreSQL) one database, so the shared per-key and
+    // per-address counts would add up across suites: limits are off unless a test sets them (limits.e2e).
+    RATE_LIMIT_PER_MINUTE: '0',
+    NOTIFY_REFUSED_PER_MINUTE: '0',
     ...opts.env,
   });
   const sandbox =
