@@ -343,6 +343,6 @@ describe('orders API (API.md §4, §7, §8)', () => {
   it('GET /health checks the database', async () => {
     const res = await http.get('/health');
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ status: 'ok', database: 'ok' });
+    expect(res.body).toMatchObject({ status: 'ok', checks: { database: 'up' } });
   });
 });

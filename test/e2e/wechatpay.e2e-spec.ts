@@ -451,7 +451,7 @@ describe('WeChat Pay v2 end to end against the sandbox', () => {
     it('afterwards the server is healthy and a normal WeChat order is paid through its notify', async () => {
       const health = await r.http().get('/health');
       expect(health.status).toBe(200);
-      expect(health.body).toMatchObject({ status: 'ok', database: 'ok' });
+      expect(health.body).toMatchObject({ status: 'ok', checks: { database: 'up' } });
       const orderId = await r.orderWithNativeAttempt();
       await r.sim().pay(orderId);
       const paid = await r.paidWhen(orderId);

@@ -80,7 +80,8 @@ export async function createApiApp(opts: ApiAppOptions): Promise<NestFastifyAppl
   const mounts = opts.mounts ?? [];
   const accessLog = accessLogMiddleware(pinoLogger);
   const security = securityHeaders();
-  let observe: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  // The HTTP metrics observer, once the app's metrics registry exists (before the first request).
+  const metrics: { observe?: (req: IncomingMessage, res: ServerResponse) => void } = {};
   // The first hook of every request, before Nest's middleware (nestjs-pino reads req.log), routing's
   // body parsing, guards and handlers, and for unmatched paths too: the request id header, the access
   // line, the metrics timer, the security headers (set on the Node response, so that every answer has
@@ -95,7 +96,7 @@ export async function createApiApp(opts: ApiAppOptions): Promise<NestFastifyAppl
     const mount = mounts.find((m) => url === m.path || url.startsWith(`${m.path}/`) || url.startsWith(`${m.path}?`));
     if (mount) raw.mountPath = mount.path;
     accessLog(raw, reply.raw);
-    observe?.(raw, reply.raw);
+    metrics.observe?.(raw, reply.raw);
     security(raw, reply.raw, (err?: unknown) => {
       if (err) {
         done(err as Error);
@@ -105,8 +106,10 @@ export async function createApiApp(opts: ApiAppOptions): Promise<NestFastifyAppl
         done();
         return;
       }
-      // As Express's app.use(path, listener): the listener sees the URL below its mount path.
+      // As Express's app.use(path, listener): the listener sees the URL below its mount path, and the
+      // full one in `originalUrl` (the Alipay+ simulator signs its answers over the full path).
       reply.hijack();
+      (raw as IncomingMessage & { originalUrl?: string }).originalUrl = url;
       const rest = url.slice(mount.path.length);
       raw.url = rest.startsWith('/') ? rest : `/${rest}`;
       mount.listener(raw, reply.raw);
@@ -126,7 +129,7 @@ export async function createApiApp(opts: ApiAppOptions): Promise<NestFastifyAppl
   });
   app.useLogger(app.get(Logger));
   app.flushLogs();
-  observe = httpMetricsObserver(app.get(PaymentMetrics).registry);
+  metrics.observe = httpMetricsObserver(app.get(PaymentMetrics).registry);
   if (opts.config.docsEnabled) mountOpenApi(app);
   app.enableShutdownHooks();
   return app;

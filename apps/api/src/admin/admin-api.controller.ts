@@ -1,5 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import type { FastifyReply as Response, FastifyRequest as Request } from 'fastify';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { PayError } from '#common';
 import {
   type Actor,
@@ -15,6 +16,7 @@ import { CONSOLE_ACT_ROLES, CONSOLE_AUDIT_ROLES, CONSOLE_READ_ROLES, Roles, prin
 import { CheckDto } from '../http/dto/order.dto.js';
 import { CreateRefundDto } from '../http/dto/refund.dto.js';
 import { requestIdOf } from '../http/request-id.js';
+import { ApiErrors } from '../ops/openapi-decorators.js';
 import { AdminAuditQueryDto, AdminOrdersQueryDto, AdminStatsQueryDto } from './admin.dto.js';
 
 /** Who is calling, for the audit log: set by the AuthGuard (bearer key). */
@@ -25,6 +27,9 @@ export function actorOf(req: Request): Actor {
 }
 
 /** The admin API (API.md §11): viewer reads, operator acts, admin also reads the audit log. */
+@ApiTags('admin')
+@ApiBearerAuth()
+@ApiErrors(401, 403)
 @Controller('api/admin')
 export class AdminApiController {
   constructor(private readonly admin: AdminService) {}

@@ -65,7 +65,7 @@ const QUIET_ROUTES = new Set(['/health', '/health/live', '/health/ready', '/metr
 export function accessLogMiddleware(logger: Logger): HttpLogger<IncomingMessage, ServerResponse> {
   return pinoHttp<IncomingMessage, ServerResponse>({
     logger,
-    genReqId: (req) => requestIdOf(req as IncomingMessage & { id?: unknown }),
+    genReqId: (req) => requestIdOf(req),
     customAttributeKeys: { reqId: 'requestId', responseTime: 'durationMs' },
     quietReqLogger: true,
     quietResLogger: true,

@@ -29,7 +29,7 @@ async function listen(
   return { server, port: (server.address() as AddressInfo).port };
 }
 
-/** Serves `listener` below `prefix` with the prefix stripped from req.url, as the api app mounts it. */
+/** Serves `listener` below `prefix` with the prefix stripped from req.url (the full URL in originalUrl), as the api app mounts it. */
 function mounted(prefix: string, listener: (req: IncomingMessage, res: ServerResponse) => void) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const url = req.url ?? '/';
@@ -39,6 +39,7 @@ function mounted(prefix: string, listener: (req: IncomingMessage, res: ServerRes
       return;
     }
     const rest = url.slice(prefix.length);
+    (req as IncomingMessage & { originalUrl?: string }).originalUrl = url;
     req.url = rest.startsWith('/') ? rest : `/${rest}`;
     listener(req, res);
   };

@@ -25,7 +25,7 @@ async function listen(handler: RequestListener): Promise<{ server: Server; base:
   return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
-/** Serves `listener` below `prefix` with the prefix stripped from req.url, as the api app mounts it. */
+/** Serves `listener` below `prefix` with the prefix stripped from req.url (the full URL in originalUrl), as the api app mounts it. */
 function mounted(prefix: string, listener: (req: IncomingMessage, res: ServerResponse) => void) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const url = req.url ?? '/';
@@ -35,6 +35,7 @@ function mounted(prefix: string, listener: (req: IncomingMessage, res: ServerRes
       return;
     }
     const rest = url.slice(prefix.length);
+    (req as IncomingMessage & { originalUrl?: string }).originalUrl = url;
     req.url = rest.startsWith('/') ? rest : `/${rest}`;
     listener(req, res);
   };
