@@ -71,10 +71,18 @@ export async function createApiApp(opts: ApiAppOptions): Promise<NestFastifyAppl
   const adapter = new FastifyAdapter({
     genReqId: genRequestId,
     // A hop count, as Express's `trust proxy` number (Fastify accepts it as a function of the hop).
-    trustProxy: opts.config.trustProxyHops > 0 ? (_addr: string, hop: number) => hop < opts.config.trustProxyHops : false,
+    trustProxy:
+      opts.config.trustProxyHops > 0 ? (_addr: string, hop: number) => hop < opts.config.trustProxyHops : false,
     logger: false,
     // Requests arriving while the app closes are served (HttpDrain stops the listener first), as with Express.
     return503OnClosing: false,
+    // Express's routing and server defaults that clients may rely on: `/orders/` is `/orders`, no length
+    // limit on a path parameter short of the validators' (Fastify's 100 would turn a long orderId's 400
+    // into a 404), Node's 5 s keep-alive. Paths are case-sensitive (Express matched any letter case):
+    // Fastify's case folding would lowercase the route templates that metrics, logs and the raw-body
+    // routes are keyed by.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
+    keepAliveTimeout: 5000,
   });
   const fastify = adapter.getInstance();
   const mounts = opts.mounts ?? [];

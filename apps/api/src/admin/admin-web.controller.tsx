@@ -185,11 +185,10 @@ export class AdminWebController {
       case 'resend':
         c = { kind: 'resend', eventId: str(query(req)['eventId']) ?? '' };
         break;
-      default:
-        {
-      void res.redirect(`/admin/orders/${encodeURIComponent(orderId)}`, 303);
-      return;
-    }
+      default: {
+        void res.redirect(`/admin/orders/${encodeURIComponent(orderId)}`, 303);
+        return;
+      }
     }
     await this.orderPage(req, res, s, orderId, c);
   }
@@ -234,9 +233,9 @@ export class AdminWebController {
     } catch (err) {
       if (!(err instanceof PayError)) throw err;
       {
-      void res.redirect(`${back}?error=${err.code}`, 303);
-      return;
-    }
+        void res.redirect(`${back}?error=${err.code}`, 303);
+        return;
+      }
     }
     void res.redirect(`${back}?done=${action}`, 303);
   }

@@ -29,7 +29,10 @@ export class ErrorFilter implements ExceptionFilter {
     const retryAfter = exception instanceof PayError ? exception.hints.retryAfterSeconds : undefined;
     if (retryAfter !== undefined) res.header('Retry-After', String(Math.max(1, Math.ceil(retryAfter))));
     else if (code === 'SERVICE_UNAVAILABLE') res.header('Retry-After', String(DB_RETRY_AFTER_SECONDS));
-    void res.code(httpStatusOf(code)).header('Content-Type', 'application/json; charset=utf-8').send(JSON.stringify(body));
+    void res
+      .code(httpStatusOf(code))
+      .header('Content-Type', 'application/json; charset=utf-8')
+      .send(JSON.stringify(body));
   }
 
   private classify(exception: unknown, request: HttpRequest): { code: ErrorCode; message: string } {
@@ -56,6 +59,8 @@ export class ErrorFilter implements ExceptionFilter {
     if (typeof parserType === 'string' && parserType.startsWith('charset')) {
       return { code: 'INVALID_PARAMS', message: 'unsupported charset' };
     }
+    if (parserType === 'encoding.unsupported')
+      return { code: 'INVALID_PARAMS', message: 'unsupported Content-Encoding' };
     if (parserType === 'parameters.too.many') return { code: 'PAYLOAD_TOO_LARGE', message: 'too many form fields' };
     // Fastify's own refusals before routing (malformed Content-Type, a bad URL, ...): FST_ERR_* codes.
     const fastifyStatus = (exception as { statusCode?: unknown; code?: unknown }).statusCode;
@@ -65,8 +70,10 @@ export class ErrorFilter implements ExceptionFilter {
       String((exception as { code?: unknown }).code).startsWith('FST_')
     ) {
       if (fastifyStatus === 413) return { code: 'PAYLOAD_TOO_LARGE', message: 'request body is too large' };
-      if (fastifyStatus === 404) return { code: 'NOT_FOUND', message: `no route ${req.method} ${req.path.slice(0, 128)}` };
-      if (fastifyStatus >= 400 && fastifyStatus < 500) return { code: 'INVALID_PARAMS', message: 'request could not be parsed' };
+      if (fastifyStatus === 404)
+        return { code: 'NOT_FOUND', message: `no route ${req.method} ${req.path.slice(0, 128)}` };
+      if (fastifyStatus >= 400 && fastifyStatus < 500)
+        return { code: 'INVALID_PARAMS', message: 'request could not be parsed' };
     }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();

@@ -53,7 +53,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
       throw new PayError('INVALID_PARAMS', 'Idempotency-Key must be 1 to 255 printable ASCII characters');
     const principal = principalOf(req)?.label ?? 'anonymous';
     const hash = createHash('sha256')
-        .update(`${req.method} ${req.url.split('?')[0] ?? ''}\n${canonical(req.body ?? null)}`)
+      .update(`${req.method} ${req.url.split('?')[0] ?? ''}\n${canonical(req.body ?? null)}`)
       .digest('hex');
     const ttlHours = this.cfg.idempotencyTtlHours;
     const token = randomUUID();

@@ -173,7 +173,8 @@ function readBody(req: IncomingMessage, limit: number, done: (err: Error | null,
     chunks.push(chunk);
   };
   const onEnd = (): void => finish(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
-  const onError = (err: Error): void => finish(parseError(`request body could not be read: ${err.message}`, 400, 'request.aborted'));
+  const onError = (err: Error): void =>
+    finish(parseError(`request body could not be read: ${err.message}`, 400, 'request.aborted'));
   req.on('data', onData);
   req.on('end', onEnd);
   req.on('error', onError);
@@ -207,6 +208,13 @@ export function registerBodyParsers(fastify: FastifyInstance, opts: BodyParserOp
   const raw = new Set(opts.rawRoutes);
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', (req: FastifyRequest, payload: IncomingMessage, done) => {
+    const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
+    if (encoding !== 'identity') {
+      // Compressed bodies are not inflated (Express did): refused, and nothing is read.
+      payload.resume();
+      done(parseError(`unsupported content encoding "${encoding.slice(0, 32)}"`, 415, 'encoding.unsupported'));
+      return;
+    }
     const route = req.routeOptions.url;
     if (route !== undefined && raw.has(route)) {
       readBody(payload, opts.notifyLimit, done);
@@ -234,7 +242,10 @@ export function registerBodyParsers(fastify: FastifyInstance, opts: BodyParserOp
       return;
     }
     const path = req.url.split('?')[0] ?? '';
-    if (type === 'application/x-www-form-urlencoded' && (path === opts.formPrefix || path.startsWith(`${opts.formPrefix}/`))) {
+    if (
+      type === 'application/x-www-form-urlencoded' &&
+      (path === opts.formPrefix || path.startsWith(`${opts.formPrefix}/`))
+    ) {
       readBody(payload, FORM_LIMIT, (err, body) => {
         if (err || !body) {
           done(err);

@@ -97,7 +97,11 @@ export class NotifyController {
         message: 'too many refused notifies from this address',
         requestId: requestIdOf(req),
       };
-      void res.code(429).header('Retry-After', String(retryAfter)).type('application/json; charset=utf-8').send(JSON.stringify(body));
+      void res
+        .code(429)
+        .header('Retry-After', String(retryAfter))
+        .type('application/json; charset=utf-8')
+        .send(JSON.stringify(body));
       return;
     }
     void res.code(outcome.status).type(outcome.contentType).send(outcome.body);

@@ -56,15 +56,15 @@ const UI_HTML = `<!DOCTYPE html>
 <head>
   <meta charset="UTF-8">
   <title>PayBridge API</title>
-  <link rel="stylesheet" type="text/css" href="./docs/swagger-ui.css">
-  <link rel="stylesheet" type="text/css" href="./docs/index.css">
-  <link rel="icon" type="image/png" href="./docs/favicon-32x32.png" sizes="32x32">
+  <link rel="stylesheet" type="text/css" href="/docs/swagger-ui.css">
+  <link rel="stylesheet" type="text/css" href="/docs/index.css">
+  <link rel="icon" type="image/png" href="/docs/favicon-32x32.png" sizes="32x32">
 </head>
 <body>
   <div id="swagger-ui"></div>
-  <script src="./docs/swagger-ui-bundle.js" charset="UTF-8"></script>
-  <script src="./docs/swagger-ui-standalone-preset.js" charset="UTF-8"></script>
-  <script src="./docs/swagger-ui-init.js" charset="UTF-8"></script>
+  <script src="/docs/swagger-ui-bundle.js" charset="UTF-8"></script>
+  <script src="/docs/swagger-ui-standalone-preset.js" charset="UTF-8"></script>
+  <script src="/docs/swagger-ui-init.js" charset="UTF-8"></script>
 </body>
 </html>
 `;
@@ -91,14 +91,15 @@ export function mountOpenApi(app: NestFastifyApplication): OpenAPIObject {
   const doc = buildOpenApiDocument(app);
   SwaggerModule.setup('docs', app, doc, { jsonDocumentUrl: 'openapi.json', raw: ['json'], ui: false });
   const dir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
-  const files = new Map(Object.entries(UI_FILES).map(([name, type]) => [name, { type, body: readFileSync(join(dir, name)) }]));
+  const files = new Map(
+    Object.entries(UI_FILES).map(([name, type]) => [name, { type, body: readFileSync(join(dir, name)) }]),
+  );
   const fastify = app.getHttpAdapter().getInstance();
   const page = (_req: unknown, reply: FastifyReply): void => {
     void reply.type('text/html; charset=utf-8').send(UI_HTML);
   };
-  // `/docs` resolves `./docs/x` to `/docs/x`; `/docs/` would resolve it to `/docs/docs/x`: redirect.
+  // `/docs` and `/docs/` (trailing slashes are ignored, as on Express); assets by absolute path.
   fastify.get('/docs', page);
-  fastify.get('/docs/', (_req, reply) => void reply.redirect('/docs', 301));
   fastify.get('/docs/swagger-ui-init.js', (_req, reply) => {
     void reply.type('application/javascript; charset=utf-8').send(UI_INIT);
   });
