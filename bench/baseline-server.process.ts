@@ -17,7 +17,15 @@ const INSERT = `INSERT INTO orders (id, order_id, subject, amount_minor, currenc
          VALUES ($1, $2, $3, $4, $5, 'wait', $6, $7, $8)
          ON CONFLICT (order_id) DO NOTHING
          RETURNING *`;
-const SELECT = `SELECT * FROM orders WHERE order_id = $1`;
+// The app's GET statement (OrderStore.findOrderWithPayments): the order and its paid attempts in one round trip.
+const SELECT = `SELECT o.*, COALESCE((
+                  SELECT json_agg(json_build_object(
+                           'id', a.id, 'channel', a.channel, 'pay_type', a.pay_type, 'amount_minor', a.amount_minor,
+                           'currency', a.currency, 'channel_trade_no', a.channel_trade_no, 'paid_at', a.paid_at,
+                           'refund_held_minor', a.refund_held_minor, 'refunded_minor', a.refunded_minor)
+                         ORDER BY a.paid_at, a.id)
+                    FROM payment_attempts a WHERE a.order_pk = o.id AND a.status = 'paid'), '[]'::json) AS payments
+           FROM orders o WHERE o.order_id = $1`;
 
 type Row = Record<string, unknown>;
 
@@ -41,7 +49,10 @@ function view(r: Row): Record<string, unknown> {
     expireTime: iso(r['expire_time']),
     createdAt: iso(r['created_at']),
     refundedAmount: minorText(r['refunded_minor']),
+    refundStatus: String(r['refunded_minor']) === '0' ? 'none' : 'partial',
     metadata: r['metadata'] ?? null,
+    // GET only; the bench's orders are unpaid, so this is always [] (the app maps each paid attempt).
+    ...(r['payments'] === undefined ? {} : { payments: r['payments'] }),
   };
 }
 

@@ -181,6 +181,12 @@ export interface ApiProcessOptions {
   readonly extraEnv?: Record<string, string>;
 }
 
+function emptyPaysDir(): string {
+  const dir = join(tmpdir(), 'paybridge-bench-no-pays');
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
 /** The compiled api (`npm run build` first), jobs off, with one service key. */
 export function spawnApi(o: ApiProcessOptions): Proc {
   const env: Record<string, string> = {
@@ -190,7 +196,11 @@ export function spawnApi(o: ApiProcessOptions): Proc {
     JOBS_ENABLED: 'false',
     PAY_SANDBOX: String(o.sandbox),
     API_KEYS: `service:${SERVICE_KEY}`,
-    PAYS_DIR: o.paysDir ?? join(tmpdir(), 'paybridge-bench-no-pays'),
+    // The per-key limiter (1,200 a minute by default, one upsert per request) would refuse a load test;
+    // off, as in the runs before it existed. Its cost is a statement per request (docs/benchmarks.md).
+    RATE_LIMIT_PER_MINUTE: '0',
+    // An empty pays directory: a PAYS_DIR that does not exist is refused at start (sandbox-mode.ts).
+    PAYS_DIR: o.paysDir ?? emptyPaysDir(),
     ...(o.databaseUrl ? { DATABASE_URL: o.databaseUrl } : {}),
     ...(o.dataDir ? { DATA_DIR: o.dataDir } : {}),
     ...(o.publicBaseUrl ? { PUBLIC_BASE_URL: o.publicBaseUrl } : {}),
