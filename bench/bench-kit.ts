@@ -207,7 +207,7 @@ export function spawnApi(o: ApiProcessOptions): Proc {
     ...o.extraEnv,
   };
   const nodeArgs = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`, '--import', EXIT_PRELOAD] : [];
-  // APP_MAIN: another entry point for the api (the Fastify experiment, bench/fastify-api.main.ts).
+  // APP_MAIN: another entry point for the api (e.g. an experiment built next to the app).
   return spawnNode(resolve(option('APP_MAIN') ?? API_MAIN), env, nodeArgs);
 }
 

@@ -59,22 +59,24 @@ describe('Idempotency-Key claims (issue 9 item 6)', () => {
 
   function call(key: string, body: unknown, handler: CallHandler, status = 201): Call {
     const headers: Record<string, string> = {};
+    // Fastify's request and reply, as far as the interceptor uses them.
     const res = {
       statusCode: status,
-      setHeader: (k: string, v: string) => {
+      header(k: string, v: string) {
         headers[k.toLowerCase()] = v;
+        return this;
       },
-      status(n: number) {
+      code(n: number) {
         this.statusCode = n;
         return this;
       },
     };
     const req = {
       method: 'POST',
-      originalUrl: '/api/v1/orders',
+      url: '/api/v1/orders',
       body,
       principal,
-      header: (name: string) => (name.toLowerCase() === 'idempotency-key' ? key : undefined),
+      headers: { 'idempotency-key': key },
     };
     const ctx = {
       switchToHttp: () => ({ getRequest: () => req, getResponse: () => res }),

@@ -22,18 +22,25 @@ function series(text: string, name: string, labels: Record<string, string> = {})
   return sum;
 }
 
-/** Every route the running app serves, as `METHOD /path/{param}` (Express 5 router layers). */
+/**
+ * Every route the running app serves, as `METHOD /path/{param}`, read from Fastify's route tree
+ * (`printRoutes({ commonPrefix: false })`: one node a line, indented four columns a level, its
+ * methods in parentheses). HEAD is Fastify's automatic twin of each GET.
+ */
 function servedRoutes(t: TestApp): string[] {
-  const app = t.app.getHttpAdapter().getInstance() as {
-    router: { stack: Array<{ route?: { path: unknown; methods: Record<string, boolean> } }> };
-  };
+  const tree = t.app.getHttpAdapter().getInstance().printRoutes({ commonPrefix: false });
   const out: string[] = [];
-  for (const layer of app.router.stack) {
-    if (!layer.route || typeof layer.route.path !== 'string') continue;
-    const path = layer.route.path.replace(/:(\w+)/g, '{$1}');
-    for (const [method, on] of Object.entries(layer.route.methods)) {
-      if (on && method !== '_all') out.push(`${method.toUpperCase()} ${path}`);
-    }
+  const stack: string[] = [];
+  for (const line of tree.split('\n')) {
+    const start = line.search(/[^│├└─ ]/);
+    if (start < 0) continue;
+    const m = /^(.*?)(?: \(([A-Z, ]+)\))?$/.exec(line.slice(start));
+    if (!m?.[1]) continue;
+    const depth = Math.floor(start / 4);
+    stack.length = depth;
+    stack.push(m[1]);
+    const path = stack.join('').replace(/:(\w+)/g, '{$1}');
+    for (const method of (m[2] ?? '').split(', ')) if (method && method !== 'HEAD') out.push(`${method} ${path}`);
   }
   return [...new Set(out)];
 }

@@ -1,18 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { INestApplication, LogLevel } from '@nestjs/common';
+import type { LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import express from 'express';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { createPinoLogger } from '#common';
 import { PaymentMetrics } from '#payments';
 import { ApiModule, type ApiModuleOptions } from './api.module.js';
-import { requestIdMiddleware } from './http/request-id.js';
-import { bodyParserErrorHandler } from './http/error.filter.js';
-import { jsonBodyParser } from './http/json-body.js';
-import { accessLogMiddleware } from './ops/access-log.js';
-import { httpMetricsMiddleware } from './ops/http-metrics.js';
+import { genRequestId } from './http/request-id.js';
+import { registerBodyParsers } from './http/json-body.js';
+import { type RawRequestContext, accessLogMiddleware } from './ops/access-log.js';
+import { httpMetricsObserver } from './ops/http-metrics.js';
 import { mountOpenApi } from './ops/openapi.js';
 import { securityHeaders } from './ops/security-headers.js';
 
@@ -31,8 +29,14 @@ export interface ApiAppOptions extends ApiModuleOptions {
   readonly logDestination?: DestinationStream;
 }
 
-/** Paths whose bodies must stay raw bytes: providers sign them. */
-export const RAW_BODY_PATHS = ['/api/v1/notify', '/api/:app/pays/services/PaySvc/wechatNotify'];
+/** Routes whose bodies must stay raw bytes: providers sign them (NotifyController's routes). */
+export const RAW_BODY_ROUTES = [
+  '/api/v1/notify/alipay',
+  '/api/v1/notify/wechatpay',
+  '/api/v1/notify/wechatpay/refund',
+  '/api/v1/notify/alipayplus',
+  '/api/:app/pays/services/PaySvc/wechatNotify',
+];
 
 const NEST_TO_PINO: Record<LogLevel, string> = {
   fatal: 'fatal',
@@ -52,7 +56,7 @@ function levelOf(opts: ApiAppOptions): string {
 }
 
 /** Builds the api app; main.ts and the e2e tests both use it, so tests run the real wiring. */
-export async function createApiApp(opts: ApiAppOptions): Promise<INestApplication> {
+export async function createApiApp(opts: ApiAppOptions): Promise<NestFastifyApplication> {
   const pinoLogger =
     opts.pinoLogger ??
     createPinoLogger({
@@ -61,31 +65,79 @@ export async function createApiApp(opts: ApiAppOptions): Promise<INestApplicatio
       destination: opts.logDestination,
       app: 'api',
     });
-  const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot({ ...opts, pinoLogger }), {
+  // Fastify (issue 14: about half of Express's per-request CPU here, docs/benchmarks.md). Its request
+  // id is the caller's sane X-Request-Id or a UUID; TRUST_PROXY_HOPS proxies are believed for req.ip
+  // and req.protocol (docs/operations.md); its own logger is off (pino-http and nestjs-pino log).
+  const adapter = new FastifyAdapter({
+    genReqId: genRequestId,
+    // A hop count, as Express's `trust proxy` number (Fastify accepts it as a function of the hop).
+    trustProxy:
+      opts.config.trustProxyHops > 0 ? (_addr: string, hop: number) => hop < opts.config.trustProxyHops : false,
+    logger: false,
+    // Requests arriving while the app closes are served (HttpDrain stops the listener first), as with Express.
+    return503OnClosing: false,
+    // Express's routing and server defaults that clients may rely on: `/orders/` is `/orders`, no length
+    // limit on a path parameter short of the validators' (Fastify's 100 would turn a long orderId's 400
+    // into a 404), Node's 5 s keep-alive. Paths are case-sensitive (Express matched any letter case):
+    // Fastify's case folding would lowercase the route templates that metrics, logs and the raw-body
+    // routes are keyed by.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
+    keepAliveTimeout: 5000,
+  });
+  const fastify = adapter.getInstance();
+  const mounts = opts.mounts ?? [];
+  const accessLog = accessLogMiddleware(pinoLogger);
+  const security = securityHeaders();
+  // The HTTP metrics observer, once the app's metrics registry exists (before the first request).
+  const metrics: { observe?: (req: IncomingMessage, res: ServerResponse) => void } = {};
+  // The first hook of every request, before Nest's middleware (nestjs-pino reads req.log), routing's
+  // body parsing, guards and handlers, and for unmatched paths too: the request id header, the access
+  // line, the metrics timer, the security headers (set on the Node response, so that every answer has
+  // them, the sandbox's included), then the plain listeners mounted under their path, which read
+  // their own bodies and answer on the Node response (reply.hijack()).
+  fastify.addHook('onRequest', (req, reply, done) => {
+    const raw = req.raw as IncomingMessage & RawRequestContext & { id?: string };
+    raw.id = req.id;
+    raw.fastifyRequest = req;
+    reply.raw.setHeader('X-Request-Id', req.id);
+    const url = raw.url ?? '/';
+    const mount = mounts.find((m) => url === m.path || url.startsWith(`${m.path}/`) || url.startsWith(`${m.path}?`));
+    if (mount) raw.mountPath = mount.path;
+    accessLog(raw, reply.raw);
+    metrics.observe?.(raw, reply.raw);
+    security(raw, reply.raw, (err?: unknown) => {
+      if (err) {
+        done(err as Error);
+        return;
+      }
+      if (!mount) {
+        done();
+        return;
+      }
+      // As Express's app.use(path, listener): the listener sees the URL below its mount path, and the
+      // full one in `originalUrl` (the Alipay+ simulator signs its answers over the full path).
+      reply.hijack();
+      (raw as IncomingMessage & { originalUrl?: string }).originalUrl = url;
+      const rest = url.slice(mount.path.length);
+      raw.url = rest.startsWith('/') ? rest : `/${rest}`;
+      mount.listener(raw, reply.raw);
+    });
+  });
+  // Notify routes take no bearer key: their own small limit (real notifies are a few KiB); the admin
+  // console's forms; JSON with money fields read from their literal text (API.md §3; json-body.ts).
+  registerBodyParsers(fastify, {
+    limit: opts.config.bodyLimitBytes,
+    notifyLimit: opts.config.notifyBodyLimitBytes,
+    rawRoutes: RAW_BODY_ROUTES,
+    formPrefix: '/admin',
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(ApiModule.forRoot({ ...opts, pinoLogger }), adapter, {
     bodyParser: false,
     bufferLogs: true,
   });
   app.useLogger(app.get(Logger));
   app.flushLogs();
-  const limit = opts.config.bodyLimitBytes;
-  app.disable('x-powered-by');
-  // The source IP of rate limits and logs: the socket's, or the one TRUST_PROXY_HOPS proxies in front
-  // vouch for (docs/operations.md).
-  app.set('trust proxy', opts.config.trustProxyHops);
-  // No ETag: it hashed every JSON answer, and no client of this API revalidates with If-None-Match.
-  app.set('etag', false);
-  app.use(requestIdMiddleware);
-  app.use(accessLogMiddleware(pinoLogger));
-  app.use(httpMetricsMiddleware(app.get(PaymentMetrics).registry));
-  app.use(securityHeaders());
-  for (const m of opts.mounts ?? []) app.use(m.path, m.listener);
-  // Notify routes take no bearer key: their own small limit (real notifies are a few KiB).
-  app.use(RAW_BODY_PATHS, express.raw({ type: () => true, limit: opts.config.notifyBodyLimitBytes }));
-  // The admin console's forms (urlencoded, small).
-  app.use('/admin', express.urlencoded({ extended: false, limit: 16 * 1024, parameterLimit: 50 }));
-  // JSON with money fields read from their literal text (API.md §3; json-body.ts).
-  app.use(jsonBodyParser(limit));
-  app.use(bodyParserErrorHandler);
+  metrics.observe = httpMetricsObserver(app.get(PaymentMetrics).registry);
   if (opts.config.docsEnabled) mountOpenApi(app);
   app.enableShutdownHooks();
   return app;

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import type { FastifyReply as Response, FastifyRequest as Request } from 'fastify';
 import { PayError } from '#common';
 import {
   type Actor,
@@ -134,7 +134,7 @@ export class AdminApiController {
     @Res({ passthrough: true }) res: Response,
   ): Promise<RefundView> {
     const { refund, created } = await this.admin.refund(actorOf(req), orderId, dto);
-    res.status(created ? 201 : 200);
+    void res.code(created ? 201 : 200);
     return refund;
   }
 

@@ -1,6 +1,6 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply as Response, FastifyRequest as Request } from 'fastify';
 import { APP_CONFIG, type ApiKey, type AppConfig, type Role } from '#config';
 import { API_KEYS } from '../http/auth.guard.js';
 
@@ -99,8 +99,8 @@ export class AdminSessions {
       'SameSite=Strict',
       `Max-Age=${maxAgeSeconds}`,
     ];
-    if (req.secure) parts.push('Secure');
-    res.append('Set-Cookie', parts.join('; '));
+    if (req.protocol === 'https') parts.push('Secure');
+    void res.header('Set-Cookie', parts.join('; '));
   }
 }
 
@@ -120,11 +120,11 @@ export function cookieOf(req: Request, name: string): string | undefined {
  * before its missing session and token are.
  */
 export function sameOrigin(req: Request, publicBaseUrl: string | undefined): boolean {
-  const own = new Set([`${req.protocol}://${req.get('host') ?? ''}`]);
+  const own = new Set([`${req.protocol}://${req.headers.host ?? ''}`]);
   if (publicBaseUrl) own.add(new URL(publicBaseUrl).origin);
-  const origin = req.get('origin');
+  const origin = req.headers.origin;
   if (origin !== undefined) return own.has(origin);
-  const referer = req.get('referer');
+  const referer = req.headers.referer;
   if (referer === undefined) return true; // not a browser form post; the CSRF token still has to match
   try {
     return own.has(new URL(referer).origin);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Controller, Get, Inject, Param, Post, Req, Res, applyDecorators } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import type { FastifyReply as Response, FastifyRequest as Request } from 'fastify';
 import type { VNode } from 'preact';
 import { render } from 'preact-render-to-string';
 import { PayError } from '#common';
@@ -71,7 +71,7 @@ export class AdminWebController {
   @ApiProduces('application/javascript')
   @ApiOkResponse({ description: 'htmx, served from node_modules', schema: { type: 'string' } })
   htmx(@Res() res: Response): void {
-    res.type('application/javascript').setHeader('Cache-Control', 'public, max-age=86400').send(HTMX_JS);
+    void res.type('application/javascript').header('Cache-Control', 'public, max-age=86400').send(HTMX_JS);
   }
 
   @Get('assets/admin.js')
@@ -79,7 +79,7 @@ export class AdminWebController {
   @ApiProduces('application/javascript')
   @ApiOkResponse({ description: 'The console script', schema: { type: 'string' } })
   js(@Res() res: Response): void {
-    res.type('application/javascript').setHeader('Cache-Control', 'public, max-age=3600').send(ADMIN_JS);
+    void res.type('application/javascript').header('Cache-Control', 'public, max-age=3600').send(ADMIN_JS);
   }
 
   @Get('assets/admin.css')
@@ -87,14 +87,14 @@ export class AdminWebController {
   @ApiProduces('text/css')
   @ApiOkResponse({ description: 'The console styles', schema: { type: 'string' } })
   css(@Res() res: Response): void {
-    res.type('text/css').setHeader('Cache-Control', 'public, max-age=3600').send(ADMIN_CSS);
+    void res.type('text/css').header('Cache-Control', 'public, max-age=3600').send(ADMIN_CSS);
   }
 
   @Get()
   @ApiOperation({ summary: 'To the order list, or to the sign-in page without a session' })
   @ApiResponse({ status: 303, description: 'To /admin/orders or /admin/login' })
   home(@Req() req: Request, @Res() res: Response): void {
-    res.redirect(303, this.sessions.read(req) ? '/admin/orders' : '/admin/login');
+    void res.redirect(this.sessions.read(req) ? '/admin/orders' : '/admin/login', 303);
   }
 
   @Get('login')
@@ -102,7 +102,10 @@ export class AdminWebController {
   @ApiOkResponse({ description: 'HTML page', schema: HTML })
   @ApiResponse({ status: 303, description: 'Already signed in: to /admin/orders' })
   loginPage(@Req() req: Request, @Res() res: Response): void {
-    if (this.sessions.read(req)) return res.redirect(303, '/admin/orders');
+    if (this.sessions.read(req)) {
+      void res.redirect('/admin/orders', 303);
+      return;
+    }
     this.html(req, res, 200, (ctx) => <LoginPage ctx={ctx} />);
   }
 
@@ -120,7 +123,7 @@ export class AdminWebController {
       return this.html(req, res, 401, (ctx) => <LoginPage ctx={ctx} error={ctx.t('That key is not a console key.')} />);
     }
     this.sessions.start(res, req, key);
-    res.redirect(303, '/admin/orders');
+    void res.redirect('/admin/orders', 303);
   }
 
   @Post('logout')
@@ -134,7 +137,7 @@ export class AdminWebController {
       return this.forbidden(req, res, s);
     }
     this.sessions.end(res, req);
-    res.redirect(303, '/admin/login');
+    void res.redirect('/admin/login', 303);
   }
 
   @Get('orders')
@@ -145,7 +148,7 @@ export class AdminWebController {
   async orders(@Req() req: Request, @Res() res: Response): Promise<void> {
     const s = this.session(req, res);
     if (!s) return;
-    const q = req.query;
+    const q = query(req);
     const filters: OrderFilters = {
       status: str(q['status']),
       channel: str(q['channel']),
@@ -191,9 +194,9 @@ export class AdminWebController {
   async order(@Req() req: Request, @Res() res: Response, @Param('orderId') orderId: string): Promise<void> {
     const s = this.session(req, res);
     if (!s) return;
-    const done = str(req.query['done']);
+    const done = str(query(req)['done']);
     // Only a code travels in the URL (a crafted link cannot put words on the page).
-    const code = str(req.query['error']);
+    const code = str(query(req)['error']);
     const failed = code && /^[A-Z_]{3,40}$/.test(code) ? `Refused: ${code}` : undefined;
     await this.orderPage(
       req,
@@ -214,7 +217,7 @@ export class AdminWebController {
     const s = this.session(req, res);
     if (!s) return;
     if (s.key.role === 'viewer') return this.forbidden(req, res, s);
-    const action = str(req.query['action']) ?? '';
+    const action = str(query(req)['action']) ?? '';
     let c: ConfirmAction;
     switch (action) {
       case 'check':
@@ -224,17 +227,19 @@ export class AdminWebController {
       case 'refund':
         c = {
           kind: 'refund',
-          amount: str(req.query['amount']) ?? '',
-          reason: str(req.query['reason']) ?? '',
+          amount: str(query(req)['amount']) ?? '',
+          reason: str(query(req)['reason']) ?? '',
           // Chosen now, sent with the confirmation: a double submit is the same refund, not two.
           refundId: `RA${randomBytes(12).toString('hex')}`,
         };
         break;
       case 'resend':
-        c = { kind: 'resend', eventId: str(req.query['eventId']) ?? '' };
+        c = { kind: 'resend', eventId: str(query(req)['eventId']) ?? '' };
         break;
-      default:
-        return res.redirect(303, `/admin/orders/${encodeURIComponent(orderId)}`);
+      default: {
+        void res.redirect(`/admin/orders/${encodeURIComponent(orderId)}`, 303);
+        return;
+      }
     }
     await this.orderPage(req, res, s, orderId, c);
   }
@@ -287,9 +292,12 @@ export class AdminWebController {
       }
     } catch (err) {
       if (!(err instanceof PayError)) throw err;
-      return res.redirect(303, `${back}?error=${err.code}`);
+      {
+        void res.redirect(`${back}?error=${err.code}`, 303);
+        return;
+      }
     }
-    res.redirect(303, `${back}?done=${action}`);
+    void res.redirect(`${back}?done=${action}`, 303);
   }
 
   @Get('dashboard')
@@ -299,11 +307,11 @@ export class AdminWebController {
   async dashboard(@Req() req: Request, @Res() res: Response): Promise<void> {
     const s = this.session(req, res);
     if (!s) return;
-    const from = str(req.query['from']);
-    const to = str(req.query['to']);
+    const from = str(query(req)['from']);
+    const to = str(query(req)['to']);
     let stats;
     try {
-      stats = await this.admin.stats({ from, to: endOfDay(to), bucket: 'day', tz: str(req.query['tz']) });
+      stats = await this.admin.stats({ from, to: endOfDay(to), bucket: 'day', tz: str(query(req)['tz']) });
     } catch (err) {
       if (!(err instanceof PayError)) throw err;
       stats = await this.admin.stats({ bucket: 'day' });
@@ -323,11 +331,11 @@ export class AdminWebController {
     const s = this.session(req, res);
     if (!s) return;
     if (s.key.role !== 'admin') return this.forbidden(req, res, s);
-    const actor = str(req.query['actor']);
-    const orderId = str(req.query['orderId']);
+    const actor = str(query(req)['actor']);
+    const orderId = str(query(req)['orderId']);
     let page;
     try {
-      page = await this.admin.auditLog({ actor, orderId, cursor: str(req.query['cursor']), limit: 50 });
+      page = await this.admin.auditLog({ actor, orderId, cursor: str(query(req)['cursor']), limit: 50 });
     } catch (err) {
       if (!(err instanceof PayError)) throw err;
       page = await this.admin.auditLog({ actor, orderId, limit: 50 });
@@ -381,8 +389,8 @@ export class AdminWebController {
     const s = this.sessions.read(req);
     if (s) return s;
     if (req.method === 'GET') {
-      if (req.get('hx-request')) res.setHeader('HX-Redirect', '/admin/login');
-      res.redirect(303, '/admin/login');
+      if (req.headers['hx-request']) void res.header('HX-Redirect', '/admin/login');
+      void res.redirect('/admin/login', 303);
     } else {
       this.forbidden(req, res);
     }
@@ -406,10 +414,10 @@ export class AdminWebController {
 
   private html(req: Request, res: Response, status: number, page: (ctx: PageContext) => VNode, s?: AdminSession): void {
     const lang: Lang = langOf(req, cookieOf(req, LANG_COOKIE));
-    if (req.query['lang'] === lang) {
-      res.append('Set-Cookie', `${LANG_COOKIE}=${lang}; Path=/admin; SameSite=Strict; Max-Age=31536000`);
+    if (query(req)['lang'] === lang) {
+      void res.header('Set-Cookie', `${LANG_COOKIE}=${lang}; Path=/admin; SameSite=Strict; Max-Age=31536000`);
     }
-    const here = req.originalUrl.replace(/([?&])lang=[a-z]+&?/, '$1').replace(/[?&]$/, '');
+    const here = req.url.replace(/([?&])lang=[a-z]+&?/, '$1').replace(/[?&]$/, '');
     const ctx: PageContext = {
       lang,
       t: translator(lang),
@@ -417,17 +425,22 @@ export class AdminWebController {
       csrf: s?.csrf,
       here,
     };
-    res
-      .status(status)
+    void res
+      .code(status)
       .type('text/html; charset=utf-8')
-      .setHeader('Cache-Control', 'no-store')
-      .setHeader('Content-Security-Policy', CSP)
-      .setHeader('X-Frame-Options', 'DENY')
-      .setHeader('X-Content-Type-Options', 'nosniff')
-      .setHeader('Referrer-Policy', 'same-origin')
-      .setHeader('Vary', 'Cookie, Accept-Language')
+      .header('Cache-Control', 'no-store')
+      .header('Content-Security-Policy', CSP)
+      .header('X-Frame-Options', 'DENY')
+      .header('X-Content-Type-Options', 'nosniff')
+      .header('Referrer-Policy', 'same-origin')
+      .header('Vary', 'Cookie, Accept-Language')
       .send(`<!doctype html>${render(page(ctx))}`);
   }
+}
+
+/** The parsed query string (Fastify's querystring parser: strings, or arrays of them when repeated). */
+function query(req: Request): Record<string, unknown> {
+  return (req.query ?? {}) as Record<string, unknown>;
 }
 
 /** A bare `to` date means through the end of that day. */

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { type CanActivate, type ExecutionContext, Inject, Injectable, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { Request } from 'express';
+import type { FastifyRequest as Request } from 'fastify';
 import { PayError } from '#common';
 import type { ApiKey, Role } from '#config';
 
@@ -44,7 +44,7 @@ export class AuthGuard implements CanActivate {
     const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, [ctx.getHandler(), ctx.getClass()]);
     if (!roles) return true;
     const req = ctx.switchToHttp().getRequest<Request & { principal?: Principal }>();
-    const header = req.header('authorization') ?? '';
+    const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     if (!m?.[1]) throw new PayError('UNAUTHORIZED', 'missing API key: send Authorization: Bearer <key>');
     const given = digest(m[1]);

@@ -1,7 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
-import type { Request, Response } from 'express';
 import { type ErrorCode, PayError, httpStatusOf } from '#common';
 import { DB_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '#database';
+import type { HttpReply, HttpRequest } from './http-types.js';
 import { requestIdOf } from './request-id.js';
 
 /** The JSON body of every error answer (API.md §7). */
@@ -21,18 +21,22 @@ export class ErrorFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const ctx = host.switchToHttp();
-    const req = ctx.getRequest<Request>();
-    const res = ctx.getResponse<Response>();
+    const req = ctx.getRequest<HttpRequest>();
+    const res = ctx.getResponse<HttpReply>();
     const { code, message } = this.classify(exception, req);
     const body: ErrorBody = { code, message, requestId: requestIdOf(req) };
-    if (res.headersSent) return;
+    if (res.sent || res.raw.headersSent) return;
     const retryAfter = exception instanceof PayError ? exception.hints.retryAfterSeconds : undefined;
-    if (retryAfter !== undefined) res.setHeader('Retry-After', String(Math.max(1, Math.ceil(retryAfter))));
-    else if (code === 'SERVICE_UNAVAILABLE') res.setHeader('Retry-After', String(DB_RETRY_AFTER_SECONDS));
-    res.status(httpStatusOf(code)).json(body);
+    if (retryAfter !== undefined) res.header('Retry-After', String(Math.max(1, Math.ceil(retryAfter))));
+    else if (code === 'SERVICE_UNAVAILABLE') res.header('Retry-After', String(DB_RETRY_AFTER_SECONDS));
+    void res
+      .code(httpStatusOf(code))
+      .header('Content-Type', 'application/json; charset=utf-8')
+      .send(JSON.stringify(body));
   }
 
-  private classify(exception: unknown, req: Request): { code: ErrorCode; message: string } {
+  private classify(exception: unknown, request: HttpRequest): { code: ErrorCode; message: string } {
+    const req = { method: request.method, path: request.url.split('?')[0] ?? '' };
     if (isDatabaseUnavailable(exception)) {
       // PostgreSQL restarting or unreachable, or the embedded database's queue full: retryable, and
       // the pool reconnects by itself. The driver's message may name the host: log only.
@@ -55,6 +59,22 @@ export class ErrorFilter implements ExceptionFilter {
     if (typeof parserType === 'string' && parserType.startsWith('charset')) {
       return { code: 'INVALID_PARAMS', message: 'unsupported charset' };
     }
+    if (parserType === 'encoding.unsupported')
+      return { code: 'INVALID_PARAMS', message: 'unsupported Content-Encoding' };
+    if (parserType === 'parameters.too.many') return { code: 'PAYLOAD_TOO_LARGE', message: 'too many form fields' };
+    // Fastify's own refusals before routing (malformed Content-Type, a bad URL, ...): FST_ERR_* codes.
+    const fastifyStatus = (exception as { statusCode?: unknown; code?: unknown }).statusCode;
+    if (
+      !(exception instanceof HttpException) &&
+      typeof fastifyStatus === 'number' &&
+      String((exception as { code?: unknown }).code).startsWith('FST_')
+    ) {
+      if (fastifyStatus === 413) return { code: 'PAYLOAD_TOO_LARGE', message: 'request body is too large' };
+      if (fastifyStatus === 404)
+        return { code: 'NOT_FOUND', message: `no route ${req.method} ${req.path.slice(0, 128)}` };
+      if (fastifyStatus >= 400 && fastifyStatus < 500)
+        return { code: 'INVALID_PARAMS', message: 'request could not be parsed' };
+    }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       if (status === 404) return { code: 'NOT_FOUND', message: `no route ${req.method} ${req.path.slice(0, 128)}` };
@@ -69,25 +89,4 @@ export class ErrorFilter implements ExceptionFilter {
     );
     return { code: 'INTERNAL_ERROR', message: 'internal error' };
   }
-}
-
-/**
- * Express error handler for what fails before Nest routes a request (the body parsers): the same
- * JSON error shape as the filter.
- */
-export function bodyParserErrorHandler(err: unknown, req: Request, res: Response, next: (err?: unknown) => void): void {
-  if (res.headersSent) {
-    next(err);
-    return;
-  }
-  const type = (err as { type?: unknown }).type;
-  const code: ErrorCode =
-    type === 'entity.too.large' ? 'PAYLOAD_TOO_LARGE' : type === undefined ? 'INTERNAL_ERROR' : 'INVALID_PARAMS';
-  const message =
-    code === 'PAYLOAD_TOO_LARGE'
-      ? 'request body is too large'
-      : code === 'INVALID_PARAMS'
-        ? 'request body could not be parsed'
-        : 'internal error';
-  res.status(httpStatusOf(code)).json({ code, message, requestId: requestIdOf(req) } satisfies ErrorBody);
 }

@@ -4,7 +4,7 @@ import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { ApiResponseSchemaHost } from '@nestjs/swagger';
 
 type SchemaObject = ApiResponseSchemaHost['schema'];
-import type { Response } from 'express';
+import type { HttpReply as Response } from './http-types.js';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { HttpDrain } from './http-drain.js';
 
@@ -91,6 +91,6 @@ export class HealthController {
       status: this.drain.draining ? 'shutting_down' : status,
       checks: { database: state('database'), http: this.drain.draining ? 'draining' : state('http') },
     };
-    res.status(body.status === 'ok' ? 200 : 503).json(body);
+    void res.code(body.status === 'ok' ? 200 : 503).send(body);
   }
 }

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { type CallHandler, type ExecutionContext, Inject, Injectable, type NestInterceptor } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { Request, Response } from 'express';
+import type { FastifyReply as Response, FastifyRequest as Request } from 'fastify';
 import { type Observable, from, lastValueFrom } from 'rxjs';
 import type { DataSource } from 'typeorm';
 import { type ErrorCode, PayError } from '#common';
@@ -42,7 +42,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
 
   intercept(ctx: ExecutionContext, next: CallHandler): Observable<unknown> {
     const req = ctx.switchToHttp().getRequest<Request>();
-    const key = req.header('idempotency-key');
+    const given = req.headers['idempotency-key'];
+    const key = Array.isArray(given) ? given.join(', ') : given;
     if (key === undefined || req.method !== 'POST') return next.handle();
     return from(this.run(req, ctx.switchToHttp().getResponse<Response>(), key, next));
   }
@@ -52,7 +53,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
       throw new PayError('INVALID_PARAMS', 'Idempotency-Key must be 1 to 255 printable ASCII characters');
     const principal = principalOf(req)?.label ?? 'anonymous';
     const hash = createHash('sha256')
-      .update(`${req.method} ${req.originalUrl.split('?')[0] ?? ''}\n${canonical(req.body ?? null)}`)
+      .update(`${req.method} ${req.url.split('?')[0] ?? ''}\n${canonical(req.body ?? null)}`)
       .digest('hex');
     const ttlHours = this.cfg.idempotencyTtlHours;
     const token = randomUUID();
@@ -83,12 +84,12 @@ export class IdempotencyInterceptor implements NestInterceptor {
       if (row.state !== 'done' || row.response_status === null) {
         throw new PayError('IDEMPOTENCY_KEY_IN_USE', 'a request with this Idempotency-Key is still in progress');
       }
-      res.setHeader('Idempotent-Replayed', 'true');
+      void res.header('Idempotent-Replayed', 'true');
       if (row.response_status >= 400) {
         const stored = row.response_body as { code: ErrorCode; message: string };
         throw new PayError(stored.code, stored.message);
       }
-      res.status(row.response_status);
+      void res.code(row.response_status);
       return row.response_body;
     }
     let result: unknown;

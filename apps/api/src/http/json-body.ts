@@ -1,5 +1,6 @@
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import express from 'express';
+import type { IncomingMessage } from 'node:http';
+import { parse as parseQuery } from 'node:querystring';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 /** Media types read as JSON (as express.json did). */
 export const JSON_TYPES = ['application/json', 'application/*+json'];
@@ -117,48 +118,148 @@ function parseError(message: string, status = 400, type = 'entity.parse.failed')
   return Object.assign(new Error(message), { status, statusCode: status, type, expose: true });
 }
 
+export interface BodyParserOptions {
+  /** BODY_LIMIT_BYTES: JSON bodies. */
+  readonly limit: number;
+  /** NOTIFY_BODY_LIMIT_BYTES: the raw bodies of notify routes. */
+  readonly notifyLimit: number;
+  /** Route templates whose bodies stay raw bytes (providers sign them), whatever their content type. */
+  readonly rawRoutes: readonly string[];
+  /** Route prefix whose urlencoded forms are parsed (the admin console). */
+  readonly formPrefix: string;
+}
+
+const FORM_LIMIT = 16 * 1024;
+const FORM_PARAMETER_LIMIT = 50;
+
+/** The media type of a Content-Type header, lower case, without parameters. */
+function mediaTypeOf(header: string | undefined): string {
+  return (header ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+}
+
+function isJsonType(type: string): boolean {
+  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
+}
+
 /**
- * The JSON body parser of the API (express.json's contract: UTF-8 only, strict, `{}` for an empty
- * body, the same error types for the error handler) with money fields read from their text.
+ * Reads a whole body up to `limit` bytes: a declared Content-Length over it is refused before reading,
+ * as is a stream that grows past it (413 PAYLOAD_TOO_LARGE, the error filter's `entity.too.large`).
  */
-export function jsonBodyParser(limit: number): RequestHandler {
-  const text = express.text({ type: JSON_TYPES, limit, defaultCharset: 'utf-8' });
-  return (req: Request, res: Response, next: NextFunction): void => {
-    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(req.headers['content-type'] ?? '')?.[1];
-    if (charset !== undefined && !charset.toLowerCase().startsWith('utf-') && req.is(JSON_TYPES)) {
-      next(parseError(`unsupported charset "${charset.toUpperCase()}"`, 415, 'charset.unsupported'));
+function readBody(req: IncomingMessage, limit: number, done: (err: Error | null, body?: Buffer) => void): void {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    req.resume();
+    done(parseError('request body is too large', 413, 'entity.too.large'));
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let finished = false;
+  const finish = (err: Error | null, body?: Buffer): void => {
+    if (finished) return;
+    finished = true;
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('error', onError);
+    done(err, body);
+  };
+  const onData = (chunk: Buffer): void => {
+    size += chunk.length;
+    if (size > limit) {
+      req.resume();
+      finish(parseError('request body is too large', 413, 'entity.too.large'));
       return;
     }
-    text(req, res, (err?: unknown) => {
-      if (err !== undefined) {
-        next(err);
-        return;
-      }
-      const body: unknown = req.body;
-      if (typeof body !== 'string') {
-        next();
-        return;
-      }
-      const src = body.startsWith('\uFEFF') ? body.slice(1) : body;
-      if (src.length === 0) {
-        req.body = {};
-        next();
-        return;
-      }
-      let at = 0;
-      while (at < src.length && isWs(src.charCodeAt(at))) at += 1;
-      const first = src[at];
-      if (first !== '{' && first !== '[') {
-        next(parseError('request body is not a JSON object or array'));
-        return;
-      }
-      try {
-        req.body = JSON.parse(first === '{' ? quoteMoneyLiterals(src) : src) as unknown;
-      } catch {
-        next(parseError('request body is not valid JSON'));
-        return;
-      }
-      next();
-    });
+    chunks.push(chunk);
   };
+  const onEnd = (): void => finish(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+  const onError = (err: Error): void =>
+    finish(parseError(`request body could not be read: ${err.message}`, 400, 'request.aborted'));
+  req.on('data', onData);
+  req.on('end', onEnd);
+  req.on('error', onError);
+}
+
+/** JSON with money fields kept as their literal text (express.json's contract: strict, `{}` when empty). */
+export function parseJsonBody(text: string): unknown {
+  const src = text.startsWith('\uFEFF') ? text.slice(1) : text;
+  if (src.length === 0) return {};
+  let at = 0;
+  while (at < src.length && isWs(src.charCodeAt(at))) at += 1;
+  const first = src[at];
+  if (first !== '{' && first !== '[') throw parseError('request body is not a JSON object or array');
+  try {
+    return JSON.parse(first === '{' ? quoteMoneyLiterals(src) : src) as unknown;
+  } catch {
+    throw parseError('request body is not valid JSON');
+  }
+}
+
+/**
+ * The API's only body parser, for every content type (Fastify's own JSON and text parsers are removed):
+ * - notify routes (`rawRoutes`): the raw bytes, whatever the type, up to `notifyLimit`, because
+ *   providers sign bytes;
+ * - JSON (`application/json`, `application/*+json`), UTF-8 only (another charset is a 415, answered
+ *   400 INVALID_PARAMS like a parse failure), up to `limit`, money fields read from their text;
+ * - urlencoded forms under `formPrefix` (the admin console), 16 KiB, at most 50 fields;
+ * - anything else is read (up to `limit`) and left unparsed, as Express left it.
+ */
+export function registerBodyParsers(fastify: FastifyInstance, opts: BodyParserOptions): void {
+  const raw = new Set(opts.rawRoutes);
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser('*', (req: FastifyRequest, payload: IncomingMessage, done) => {
+    const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
+    if (encoding !== 'identity') {
+      // Compressed bodies are not inflated (Express did): refused, and nothing is read.
+      payload.resume();
+      done(parseError(`unsupported content encoding "${encoding.slice(0, 32)}"`, 415, 'encoding.unsupported'));
+      return;
+    }
+    const route = req.routeOptions.url;
+    if (route !== undefined && raw.has(route)) {
+      readBody(payload, opts.notifyLimit, done);
+      return;
+    }
+    const type = mediaTypeOf(req.headers['content-type']);
+    if (isJsonType(type)) {
+      const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(req.headers['content-type'] ?? '')?.[1];
+      if (charset !== undefined && !charset.toLowerCase().startsWith('utf-')) {
+        req.raw.resume();
+        done(parseError(`unsupported charset "${charset.toUpperCase()}"`, 415, 'charset.unsupported'));
+        return;
+      }
+      readBody(payload, opts.limit, (err, body) => {
+        if (err || !body) {
+          done(err);
+          return;
+        }
+        try {
+          done(null, parseJsonBody(body.toString('utf8')));
+        } catch (e) {
+          done(e as Error);
+        }
+      });
+      return;
+    }
+    const path = req.url.split('?')[0] ?? '';
+    if (
+      type === 'application/x-www-form-urlencoded' &&
+      (path === opts.formPrefix || path.startsWith(`${opts.formPrefix}/`))
+    ) {
+      readBody(payload, FORM_LIMIT, (err, body) => {
+        if (err || !body) {
+          done(err);
+          return;
+        }
+        const text = body.toString('utf8');
+        if (text.split('&').length > FORM_PARAMETER_LIMIT) {
+          done(parseError('too many parameters', 413, 'parameters.too.many'));
+          return;
+        }
+        done(null, { ...parseQuery(text, '&', '=', { maxKeys: FORM_PARAMETER_LIMIT }) });
+      });
+      return;
+    }
+    readBody(payload, opts.limit, (err) => done(err, undefined));
+  });
 }

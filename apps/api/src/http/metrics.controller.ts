@@ -1,6 +1,6 @@
 import { Controller, Get, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { FastifyReply as Response } from 'fastify';
 import { PaymentMetrics } from '#payments';
 import { Roles } from './auth.guard.js';
 import { ApiErrors } from '../ops/openapi-decorators.js';
@@ -24,6 +24,6 @@ export class MetricsController {
   @ApiErrors(401, 403)
   async metrics(@Res() res: Response): Promise<void> {
     const body = await this.payments.scrape();
-    res.status(200).setHeader('Content-Type', this.payments.registry.contentType).send(body);
+    void res.code(200).header('Content-Type', this.payments.registry.contentType).send(body);
   }
 }

@@ -1,17 +1,17 @@
 import { ApiExcludeController } from '@nestjs/swagger';
 import { Controller, Inject, Logger, Post, Req, Res } from '@nestjs/common';
-import type { Request, Response } from 'express';
 import { ChannelRegistry, type ChannelType, type RawNotify } from '#channels';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { isDatabaseUnavailable } from '#database';
 import { NotifyService, type NotifyOutcome, REFUSED_UNSIGNED } from '#payments';
 import type { ErrorBody } from './error.filter.js';
+import type { HttpReply as Response, HttpRequest as Request } from './http-types.js';
 import { RateLimiter } from './rate-limit.js';
 import { requestIdOf } from './request-id.js';
 
 /**
  * Providers' notify webhooks (API.md §6). No bearer key: the channel's signature authenticates them.
- * Bodies arrive raw (express.raw on these paths, see main.ts) because signatures are over bytes.
+ * Bodies arrive raw (app.factory.ts's RAW_BODY_ROUTES, json-body.ts) because signatures are over bytes.
  *
  * Refused notifies (no instance matches, or verification fails) are limited per source IP to
  * NOTIFY_REFUSED_PER_MINUTE, counted across instances. A source over its limit still has every notify
@@ -67,10 +67,10 @@ export class NotifyController {
       headers,
       body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
       method: req.method,
-      path: req.originalUrl,
+      path: req.url,
     };
     const limit = this.cfg.notifyRefusedPerMinute;
-    const source = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+    const source = req.ip || (req.socket.remoteAddress ?? 'unknown');
     const blocked = limit > 0 ? this.limiter.blockedFor('notify_ip', source) : undefined;
     let outcome: NotifyOutcome;
     try {
@@ -83,7 +83,7 @@ export class NotifyController {
       const why = isDatabaseUnavailable(err) ? 'the database is unavailable' : (err as Error).message;
       this.logger.warn(`${type} notify not taken (${why}); the provider will retry`);
       const reply = provider.rejectReply();
-      res.status(reply.status).type(reply.contentType).send(reply.body);
+      void res.code(reply.status).type(reply.contentType).send(reply.body);
       return;
     }
     let retryAfter = blocked;
@@ -97,9 +97,13 @@ export class NotifyController {
         message: 'too many refused notifies from this address',
         requestId: requestIdOf(req),
       };
-      res.status(429).set('Retry-After', String(retryAfter)).json(body);
+      void res
+        .code(429)
+        .header('Retry-After', String(retryAfter))
+        .type('application/json; charset=utf-8')
+        .send(JSON.stringify(body));
       return;
     }
-    res.status(outcome.status).type(outcome.contentType).send(outcome.body);
+    void res.code(outcome.status).type(outcome.contentType).send(outcome.body);
   }
 }

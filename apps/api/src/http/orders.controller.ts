@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Res, UseGuards, UseInterceptors } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { FastifyReply as Response } from 'fastify';
 import { ApiAnswer, ApiErrors } from '../ops/openapi-decorators.js';
 import { PayService, type OrderView, type PayInfoView, toOrderView } from '#payments';
 import { Roles, SERVICE_ROLES } from './auth.guard.js';
@@ -31,7 +31,7 @@ export class OrdersController {
   @ApiErrors(400, 409, 413, 422)
   async create(@Body() dto: CreateOrderDto, @Res({ passthrough: true }) res: Response): Promise<OrderView> {
     const { order, created } = await this.pay.create(dto);
-    res.status(created ? 201 : 200);
+    void res.code(created ? 201 : 200);
     return created ? toOrderView(order, []) : this.pay.viewOf(order);
   }
 

@@ -1,6 +1,6 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { Request } from 'express';
+import type { FastifyRequest as Request } from 'fastify';
 import type { DataSource } from 'typeorm';
 import { PayError } from '#common';
 import { APP_CONFIG, type AppConfig } from '#config';

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Res, UseGuards, UseInterceptors } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { FastifyReply as Response } from 'fastify';
 import { ApiAnswer, ApiErrors } from '../ops/openapi-decorators.js';
 import { RefundService, type RefundView, toRefundView } from '#payments';
 import { Roles, SERVICE_ROLES } from './auth.guard.js';
@@ -35,7 +35,7 @@ export class RefundsController {
     @Res({ passthrough: true }) res: Response,
   ): Promise<RefundView> {
     const { refund, created } = await this.refunds.create(orderId, dto, 'api');
-    res.status(created ? 201 : 200);
+    void res.code(created ? 201 : 200);
     return toRefundView(refund);
   }
 

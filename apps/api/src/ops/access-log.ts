@@ -1,34 +1,44 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { type HttpLogger, pinoHttp } from 'pino-http';
 import { requestIdOf } from '../http/request-id.js';
 
 const ORDER_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** What app.factory.ts's first request hook puts on the Node request for the access log and metrics. */
+export interface RawRequestContext {
+  /** The Fastify request (route template, params, body, principal). */
+  fastifyRequest?: FastifyRequest & { principal?: { label: string } };
+  /** The mount path of a plain listener that answered it (the sandbox). */
+  mountPath?: string;
+}
+
+const ctxOf = (req: IncomingMessage): RawRequestContext => req as IncomingMessage & RawRequestContext;
+
 /**
  * The route template of a request (`/api/v1/orders/:orderId`), never its raw path: a bounded label for
  * metrics and logs, with no ids in it. Mounted listeners (the sandbox) answer with their mount path.
  */
 export function routeOf(req: IncomingMessage): string {
-  const r = req as Request;
-  const path = (r.route as { path?: unknown } | undefined)?.path;
+  const c = ctxOf(req);
+  if (c.mountPath) return `${c.mountPath}/*`;
+  const path = c.fastifyRequest?.routeOptions.url;
   if (typeof path === 'string') return path;
-  if (r.baseUrl) return `${r.baseUrl}/*`;
   return '(unmatched)';
 }
 
 /** The order a request is about: its `:orderId`, or the `orderId` of a JSON body (create, facade). */
 export function orderIdOf(req: IncomingMessage): string | undefined {
-  const r = req as Request;
-  const fromParams = (r.params as Record<string, unknown> | undefined)?.['orderId'];
-  const fromBody = (r.body as Record<string, unknown> | undefined)?.['orderId'];
+  const r = ctxOf(req).fastifyRequest;
+  const fromParams = (r?.params as Record<string, unknown> | undefined)?.['orderId'];
+  const fromBody = Buffer.isBuffer(r?.body) ? undefined : (r?.body as Record<string, unknown> | undefined)?.['orderId'];
   for (const v of [fromParams, fromBody]) if (typeof v === 'string' && ORDER_ID.test(v)) return v;
   return undefined;
 }
 
 function accessFields(req: IncomingMessage, res: ServerResponse, durationMs: number): Record<string, unknown> {
-  const r = req as Request;
+  const principal = ctxOf(req).fastifyRequest?.principal;
   const orderId = orderIdOf(req);
   return {
     context: 'HTTP',
@@ -39,9 +49,7 @@ function accessFields(req: IncomingMessage, res: ServerResponse, durationMs: num
     status: res.statusCode,
     durationMs,
     ...(orderId ? { orderId } : {}),
-    ...((r as Request & { principal?: { label: string } }).principal
-      ? { key: (r as Request & { principal?: { label: string } }).principal?.label }
-      : {}),
+    ...(principal ? { key: principal.label } : {}),
   };
 }
 
@@ -49,14 +57,15 @@ function accessFields(req: IncomingMessage, res: ServerResponse, durationMs: num
 const QUIET_ROUTES = new Set(['/health', '/health/live', '/health/ready', '/metrics']);
 
 /**
- * One access line per request (pino-http), mounted first so that body-parser refusals are logged too.
+ * One access line per request (pino-http on the Node request and response, started in the first
+ * request hook so that body-parser refusals and the sandbox's listeners are logged too).
  * Request headers and bodies are never logged: only the fields above. `req.log` carries the request
  * id, and nestjs-pino (useExisting) hands it to every Nest log made while the request runs.
  */
 export function accessLogMiddleware(logger: Logger): HttpLogger<IncomingMessage, ServerResponse> {
   return pinoHttp<IncomingMessage, ServerResponse>({
     logger,
-    genReqId: (req) => requestIdOf(req as Request),
+    genReqId: (req) => requestIdOf(req),
     customAttributeKeys: { reqId: 'requestId', responseTime: 'durationMs' },
     quietReqLogger: true,
     quietResLogger: true,

@@ -1,7 +1,8 @@
-import type { NextFunction, Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import helmet from 'helmet';
 
-type Middleware = (req: Request, res: Response, next: NextFunction) => void;
+/** Sets the headers on the Node response: Fastify merges them into every answer (its own values win). */
+type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
 
 /**
  * helmet's defaults (CSP, nosniff, frame-ancestors 'none' through X-Frame-Options, no referrer, HSTS
@@ -22,5 +23,5 @@ export function securityHeaders(): Middleware {
       },
     },
   });
-  return (req, res, next) => (req.path.startsWith('/sandbox/') ? sandbox : strict)(req, res, next);
+  return (req, res, next) => ((req.url ?? '').startsWith('/sandbox/') ? sandbox : strict)(req, res, next);
 }

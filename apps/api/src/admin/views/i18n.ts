@@ -1,4 +1,4 @@
-import type { Request } from 'express';
+import type { FastifyRequest as Request } from 'fastify';
 
 export type Lang = 'en' | 'zh';
 
@@ -83,8 +83,8 @@ export function translator(lang: Lang): T {
 
 /** `?lang=` wins (and is remembered in a cookie by the controller), then the cookie, then Accept-Language. */
 export function langOf(req: Request, cookie: string | undefined): Lang {
-  const q = req.query['lang'];
+  const q = (req.query as Record<string, unknown>)['lang'];
   if (q === 'zh' || q === 'en') return q;
   if (cookie === 'zh' || cookie === 'en') return cookie;
-  return /^zh\b/i.test(req.get('accept-language') ?? '') ? 'zh' : 'en';
+  return /^zh\b/i.test(req.headers['accept-language'] ?? '') ? 'zh' : 'en';
 }
