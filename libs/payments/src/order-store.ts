@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
+import type { AttemptRef } from '#channels';
 import type { AttemptStatus, OrderStatus } from '#database';
 import { attemptSourcesFor, orderSourcesFor } from './domain/order-state-machine.js';
 import { type Row, date, num, rowsOf, str } from './sql-rows.js';
@@ -121,6 +122,19 @@ export function toAttempt(r: Row): AttemptRecord {
     creating: r['creating'] === true,
     syncCount: Number(r['sync_count']),
     createdAt: date(r['created_at']) as Date,
+  };
+}
+
+/** How a channel names an attempt (AttemptRef of the channel seam). */
+export function refOf(a: AttemptRecord): AttemptRef {
+  return {
+    orderId: a.orderId,
+    attemptId: a.id,
+    outTradeNo: a.outTradeNo,
+    payType: a.payType,
+    amount: { minor: a.amountMinor, currency: a.currency },
+    createdAt: a.createdAt,
+    channelTradeNo: a.channelTradeNo,
   };
 }
 

@@ -2,7 +2,6 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ORDER_ID_PATTERN, PayError, generateOrderId, isSupportedCurrency, newId, parseAmount, Clock } from '#common';
 import { APP_CONFIG, type AppConfig } from '#config';
 import {
-  type AttemptRef,
   type ChannelPayInfo,
   ChannelRegistry,
   type ClientNextStep,
@@ -10,7 +9,9 @@ import {
   type PaymentChannel,
   clientResultNextStep,
 } from '#channels';
-import { type AttemptRecord, type OrderRecord, OrderStore } from './order-store.js';
+import { type AttemptRecord, type OrderRecord, OrderStore, refOf } from './order-store.js';
+
+export { refOf } from './order-store.js';
 import { RefundStore, toPayment } from './refunds/refund-store.js';
 import { type ApplyOutcome, PaymentTransitions } from './payment-transitions.js';
 import { PublicUrl } from './public-url.js';
@@ -298,7 +299,7 @@ export class PayService {
       amount: { minor: order.amountMinor, currency: order.currency },
       payType,
       expireTime: order.expireTime,
-      notifyUrl: `${this.publicUrl.get()}${notifyPathOf(channel)}`,
+      notifyUrl: this.publicUrl.notifyUrl(channel.type),
       returnUrl: input.returnUrl,
       clientIp: input.clientIp,
       openid: input.openid,
@@ -440,28 +441,5 @@ export class PayService {
     if (order.status !== 'wait')
       return { order, next: 'done', meaning: `the order is ${order.status}: nothing to pay` };
     return { order, next: step.next, meaning: step.meaning };
-  }
-}
-
-export function refOf(a: AttemptRecord): AttemptRef {
-  return {
-    orderId: a.orderId,
-    attemptId: a.id,
-    outTradeNo: a.outTradeNo,
-    payType: a.payType,
-    amount: { minor: a.amountMinor, currency: a.currency },
-    createdAt: a.createdAt,
-    channelTradeNo: a.channelTradeNo,
-  };
-}
-
-export function notifyPathOf(channel: PaymentChannel): string {
-  switch (channel.type) {
-    case 'pays.AliPayType':
-      return '/api/v1/notify/alipay';
-    case 'pays.WechatPayType':
-      return '/api/v1/notify/wechatpay';
-    case 'pays.AlipayPlusType':
-      return '/api/v1/notify/alipayplus';
   }
 }

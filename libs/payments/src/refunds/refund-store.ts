@@ -125,19 +125,28 @@ export class RefundStore {
     return rows.map(toPayment);
   }
 
+  /** What is left to refund of a payment: what was paid less what refunds pending or done hold. */
+  async leftOf(attemptId: string, em?: EntityManager): Promise<number> {
+    const rows = rowsOf(
+      await this.m(em).query(`SELECT amount_minor - refund_held_minor AS left FROM payment_attempts WHERE id = $1`, [
+        attemptId,
+      ]),
+    );
+    return rows[0] ? num(rows[0]['left']) : 0;
+  }
+
   /**
    * Holds `amountMinor` of a payment for a new refund and inserts the refund, in the caller's
-   * transaction. 'exceeded' when the payment has less than that left; 'exists' when the refundId is
-   * taken (the caller compares). The new refund is due for the refund sync at once (`next_sync_at`),
+   * transaction. 'exceeded' when the payment has less than that left. A refundId that is taken (the
+   * caller looked it up first; this catches a concurrent insert) throws RefundConflict, so the caller's
+   * transaction rolls the hold back. The new refund is due for the refund sync at once (`next_sync_at`),
    * after `submitDelaySeconds`: the request that creates it sends it itself and has that long.
    */
   async hold(
     r: NewRefund,
     submitDelaySeconds: number,
     em: EntityManager,
-  ): Promise<{ kind: 'held'; refund: RefundRecord } | { kind: 'exceeded'; leftMinor: number } | { kind: 'exists' }> {
-    const taken = rowsOf(await em.query(`SELECT 1 FROM refunds WHERE refund_id = $1`, [r.refundId]));
-    if (taken.length > 0) return { kind: 'exists' };
+  ): Promise<{ kind: 'held'; refund: RefundRecord } | { kind: 'exceeded'; leftMinor: number }> {
     const held = rowsOf(
       await em.query(
         `UPDATE payment_attempts SET refund_held_minor = refund_held_minor + $2, updated_at = now()
@@ -146,14 +155,7 @@ export class RefundStore {
         [r.attemptId, r.amountMinor],
       ),
     );
-    if (held.length === 0) {
-      const left = rowsOf(
-        await em.query(`SELECT amount_minor - refund_held_minor AS left FROM payment_attempts WHERE id = $1`, [
-          r.attemptId,
-        ]),
-      );
-      return { kind: 'exceeded', leftMinor: left[0] ? num(left[0]['left']) : 0 };
-    }
+    if (held.length === 0) return { kind: 'exceeded', leftMinor: await this.leftOf(r.attemptId, em) };
     const rows = rowsOf(
       await em.query(
         `INSERT INTO refunds (id, refund_id, order_pk, order_id, attempt_id, channel, amount_minor, currency, reason,

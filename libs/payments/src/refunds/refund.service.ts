@@ -2,8 +2,14 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { PayError, formatMinor, newId, parseAmount } from '#common';
 import { APP_CONFIG, type AppConfig } from '#config';
-import { type ChannelRefundSnapshot, ChannelRegistry, type RefundInput, type RefundNews } from '#channels';
-import { type AttemptRecord, type OrderRecord, OrderStore } from '../order-store.js';
+import {
+  type ChannelRefundSnapshot,
+  ChannelRegistry,
+  type PaymentChannel,
+  type RefundInput,
+  type RefundNews,
+} from '#channels';
+import { type AttemptRecord, type OrderRecord, OrderStore, refOf } from '../order-store.js';
 import { PublicUrl } from '../public-url.js';
 import { toOrderView } from '../order-view.js';
 import { EventWriter } from '../webhooks/event-writer.js';
@@ -115,13 +121,13 @@ export class RefundService {
     if (order.status !== 'success' || !order.paidAttemptId) {
       throw new PayError('ORDER_STATUS_ERROR', `order is ${order.status}: only a paid order can be refunded`);
     }
-    const payment = (await this.orders.attemptsOf(order.id)).find((a) => a.id === order.paidAttemptId);
+    const payment = await this.orders.findAttemptById(order.paidAttemptId);
     if (!payment) throw new PayError('INTERNAL_ERROR', 'the paid attempt of the order is missing');
     let held;
     try {
       held = await this.orders.transaction(async (em) => {
-        const left = await this.leftOf(payment.id, em);
-        const amount = amountMinor ?? left;
+        // No amount: what is left (read only then; the hold's compare-and-set decides either way).
+        const amount = amountMinor ?? (await this.refunds.leftOf(payment.id, em));
         if (amount <= 0) return { kind: 'exceeded' as const, leftMinor: 0 };
         const r = await this.refunds.hold(
           {
@@ -168,14 +174,6 @@ export class RefundService {
       return existing;
     }
     throw new PayError('REFUND_EXISTS', `refund ${existing.refundId} exists with other parameters`);
-  }
-
-  private async leftOf(attemptId: string, em: EntityManager): Promise<number> {
-    const rows: Array<Record<string, unknown>> = await em.query(
-      `SELECT amount_minor - refund_held_minor AS left FROM payment_attempts WHERE id = $1`,
-      [attemptId],
-    );
-    return Number(rows[0]?.['left'] ?? 0);
   }
 
   /**
@@ -249,7 +247,7 @@ export class RefundService {
    */
   async send(refund: RefundRecord): Promise<RefundRecord> {
     const channel = this.registry.resolve(refund.channel);
-    const input = await this.inputOf(refund);
+    const input = await this.inputOf(refund, channel);
     let snap: ChannelRefundSnapshot;
     try {
       snap = refund.submittedAt === null ? await channel.refund(input) : await channel.queryRefund(input);
@@ -337,42 +335,22 @@ export class RefundService {
     });
   }
 
-  private async inputOf(refund: RefundRecord): Promise<RefundInput> {
+  private async inputOf(refund: RefundRecord, channel: PaymentChannel): Promise<RefundInput> {
     const attempt = await this.orders.findAttemptById(refund.attemptId);
     if (!attempt) throw new Error(`refund ${refund.refundId} has no payment`);
     return {
       refundId: refund.refundId,
       orderId: refund.orderId,
-      payment: {
-        orderId: attempt.orderId,
-        attemptId: attempt.id,
-        outTradeNo: attempt.outTradeNo,
-        payType: attempt.payType,
-        amount: { minor: attempt.amountMinor, currency: attempt.currency },
-        createdAt: attempt.createdAt,
-        channelTradeNo: attempt.channelTradeNo,
-      },
+      payment: refOf(attempt),
       amount: { minor: refund.amountMinor, currency: refund.currency },
       ...(refund.reason ? { reason: refund.reason } : {}),
-      notifyUrl: `${this.publicUrl.get()}${refundNotifyPathOf(attempt.channelType)}`,
+      notifyUrl: this.publicUrl.refundNotifyUrl(channel.type),
     };
   }
 
   /** The refund sync's schedule, as offsets from the refund's creation (1, 2, 5, 10, 30 min, then every 30). */
   private nextOffsetMs(refund: RefundRecord): number {
     return syncOffsetMs(refund.syncCount, SYNC_SCHEDULE_MS);
-  }
-}
-
-/** Where a channel type sends refund news (Alipay: the payment's notify_url). */
-export function refundNotifyPathOf(channelType: string): string {
-  switch (channelType) {
-    case 'pays.WechatPayType':
-      return '/api/v1/notify/wechatpay/refund';
-    case 'pays.AlipayPlusType':
-      return '/api/v1/notify/alipayplus';
-    default:
-      return '/api/v1/notify/alipay';
   }
 }
 
