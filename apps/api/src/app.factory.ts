@@ -9,7 +9,7 @@ import { PaymentMetrics } from '#payments';
 import { ApiModule, type ApiModuleOptions } from './api.module.js';
 import { genRequestId } from './http/request-id.js';
 import { registerBodyParsers } from './http/json-body.js';
-import { type RawRequestContext, accessLogMiddleware } from './ops/access-log.js';
+import { type RawRequestContext, accessLogger } from './ops/access-log.js';
 import { httpMetricsObserver } from './ops/http-metrics.js';
 import { mountOpenApi } from './ops/openapi.js';
 import { securityHeaders } from './ops/security-headers.js';
@@ -86,7 +86,7 @@ export async function createApiApp(opts: ApiAppOptions): Promise<NestFastifyAppl
   });
   const fastify = adapter.getInstance();
   const mounts = opts.mounts ?? [];
-  const accessLog = accessLogMiddleware(pinoLogger);
+  const accessLog = accessLogger(pinoLogger);
   const security = securityHeaders();
   // The HTTP metrics observer, once the app's metrics registry exists (before the first request).
   const metrics: { observe?: (req: IncomingMessage, res: ServerResponse) => void } = {};
@@ -105,23 +105,18 @@ export async function createApiApp(opts: ApiAppOptions): Promise<NestFastifyAppl
     if (mount) raw.mountPath = mount.path;
     accessLog(raw, reply.raw);
     metrics.observe?.(raw, reply.raw);
-    security(raw, reply.raw, (err?: unknown) => {
-      if (err) {
-        done(err as Error);
-        return;
-      }
-      if (!mount) {
-        done();
-        return;
-      }
-      // As Express's app.use(path, listener): the listener sees the URL below its mount path, and the
-      // full one in `originalUrl` (the Alipay+ simulator signs its answers over the full path).
-      reply.hijack();
-      (raw as IncomingMessage & { originalUrl?: string }).originalUrl = url;
-      const rest = url.slice(mount.path.length);
-      raw.url = rest.startsWith('/') ? rest : `/${rest}`;
-      mount.listener(raw, reply.raw);
-    });
+    security(raw, reply.raw);
+    if (!mount) {
+      done();
+      return;
+    }
+    // As Express's app.use(path, listener): the listener sees the URL below its mount path, and the
+    // full one in `originalUrl` (the Alipay+ simulator signs its answers over the full path).
+    reply.hijack();
+    (raw as IncomingMessage & { originalUrl?: string }).originalUrl = url;
+    const rest = url.slice(mount.path.length);
+    raw.url = rest.startsWith('/') ? rest : `/${rest}`;
+    mount.listener(raw, reply.raw);
   });
   // Notify routes take no bearer key: their own small limit (real notifies are a few KiB); the admin
   // console's forms; JSON with money fields read from their literal text (API.md §3; json-body.ts).

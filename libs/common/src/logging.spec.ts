@@ -62,6 +62,43 @@ describe('log scrubbing', () => {
     });
   });
 
+  it('censors secret fields at every level it walks, in class instances and child bindings, whatever their case', () => {
+    const { lines, stream } = capture();
+    const log = createPinoLogger({ level: 'info', format: 'json', destination: stream, app: 'test' });
+    class Creds {
+      readonly label = 'main';
+      readonly PrivateKey = 'pk_in_a_class_0123456789';
+    }
+    log.child({ requestId: 'r1', Authorization: 'Bearer bound_key_0123456789' }).info(
+      {
+        a: { b: { c: { Signature: 'deep_signature_0123456789', keep: 'visible-1' } } },
+        creds: new Creds(),
+        list: [{ access_token: 'token_in_array_0123456789' }],
+        when: new Date('2026-01-02T03:04:05.000Z'),
+      },
+      'hello',
+    );
+    const all = lines.join('\n');
+    for (const s of [
+      'bound_key_0123456789',
+      'deep_signature_0123456789',
+      'pk_in_a_class_0123456789',
+      'token_in_array_0123456789',
+    ]) {
+      expect(all).not.toContain(s);
+    }
+    const line = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(line).toMatchObject({
+      requestId: 'r1',
+      Authorization: '[redacted]',
+      a: { b: { c: { Signature: '[redacted]', keep: 'visible-1' } } },
+      creds: { label: 'main', PrivateKey: '[redacted]' },
+      list: [{ access_token: '[redacted]' }],
+      when: '2026-01-02T03:04:05.000Z',
+      msg: 'hello',
+    });
+  });
+
   it('formats a JSON line for humans', () => {
     const line = formatLine(
       JSON.stringify({

@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyRequest } from 'fastify';
-import type { Logger } from 'pino';
-import { type HttpLogger, pinoHttp } from 'pino-http';
+import type { Level, Logger } from 'pino';
 import { requestIdOf } from '../http/request-id.js';
 
 const ORDER_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -56,31 +55,41 @@ function accessFields(req: IncomingMessage, res: ServerResponse, durationMs: num
 /** Probes and scrapes log at debug: a 10 s readiness probe would otherwise be most of the log. */
 const QUIET_ROUTES = new Set(['/health', '/health/live', '/health/ready', '/metrics']);
 
+function levelOf(req: IncomingMessage, res: ServerResponse, aborted: boolean): Level | 'debug' {
+  const route = routeOf(req);
+  // The sandbox's simulated providers answer 5xx on purpose (outages): their lines are detail.
+  if (route.startsWith('/sandbox/')) return 'debug';
+  if (res.statusCode >= 500) return 'error';
+  if (aborted) return 'warn';
+  if (QUIET_ROUTES.has(route) && res.statusCode < 400) return 'debug';
+  return 'info';
+}
+
 /**
- * One access line per request (pino-http on the Node request and response, started in the first
- * request hook so that body-parser refusals and the sandbox's listeners are logged too).
- * Request headers and bodies are never logged: only the fields above. `req.log` carries the request
- * id, and nestjs-pino (useExisting) hands it to every Nest log made while the request runs.
+ * One access line per request, started in the first request hook so that body-parser refusals and the
+ * sandbox's listeners are logged too, written when the response closes (`aborted: true` when the client
+ * went away before the whole answer was sent). Request headers and bodies are never logged: only the
+ * fields above. `req.log` is a child logger with the request id, which nestjs-pino (useExisting) hands
+ * to every Nest log made while the request runs.
+ *
+ * Written here rather than with pino-http (issue 14): pino-http also binds the whole request to a second
+ * child logger per request, which serialises the request and its headers whether a line is written or
+ * not (with the redaction of those headers, the largest single cost of a request in the profile).
  */
-export function accessLogMiddleware(logger: Logger): HttpLogger<IncomingMessage, ServerResponse> {
-  return pinoHttp<IncomingMessage, ServerResponse>({
-    logger,
-    genReqId: (req) => requestIdOf(req),
-    customAttributeKeys: { reqId: 'requestId', responseTime: 'durationMs' },
-    quietReqLogger: true,
-    quietResLogger: true,
-    customLogLevel: (req, res, err) => {
-      // The sandbox's simulated providers answer 5xx on purpose (outages): their lines are detail.
-      if (routeOf(req).startsWith('/sandbox/')) return 'debug';
-      if (err || res.statusCode >= 500) return 'error';
-      if (QUIET_ROUTES.has(routeOf(req)) && res.statusCode < 400) return 'debug';
-      return 'info';
-    },
-    customSuccessMessage: (req, res) => `${req.method} ${routeOf(req)} ${res.statusCode}`,
-    customErrorMessage: (req, res) => `${req.method} ${routeOf(req)} ${res.statusCode}`,
-    customSuccessObject: (req, res, val) =>
-      accessFields(req, res, Number((val as { durationMs?: unknown }).durationMs ?? 0)),
-    customErrorObject: (req, res, _err, val) =>
-      accessFields(req, res, Number((val as { durationMs?: unknown }).durationMs ?? 0)),
-  });
+export function accessLogger(logger: Logger): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const start = performance.now();
+    const log = logger.child({ requestId: requestIdOf(req) });
+    (req as IncomingMessage & { log?: Logger }).log = log;
+    res.once('close', () => {
+      const aborted = !res.writableFinished;
+      const level = levelOf(req, res, aborted);
+      if (!log.isLevelEnabled(level)) return;
+      const durationMs = Math.round((performance.now() - start) * 10) / 10;
+      log[level](
+        { ...accessFields(req, res, durationMs), ...(aborted ? { aborted: true } : {}) },
+        `${req.method} ${routeOf(req)} ${res.statusCode}`,
+      );
+    });
+  };
 }
