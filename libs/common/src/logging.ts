@@ -126,9 +126,9 @@ export function createPinoLogger(s: LogSettings): Logger {
   const logger = pino(pinoOptions(s), logDestination(s));
   // A child's bindings are walked as a log call's arguments are (pino applies no formatter to them).
   // Children are made with Object.create(parent), so every descendant finds this `child` first.
-  const child = logger.child;
+  const child = Object.getPrototypeOf(logger) as Pick<Logger, 'child'>;
   logger.child = function (this: Logger, bindings: Record<string, unknown>, options?: object) {
-    return child.call(this, scrubValue(bindings, 0) as Record<string, unknown>, options);
+    return child.child.call(this, scrubValue(bindings, 0) as Record<string, unknown>, options);
   } as Logger['child'];
   return logger;
 }

@@ -30,7 +30,7 @@ export function recordHeaders(middleware: Middleware): HeaderSet {
       failed = err;
     },
   );
-  if (failed) throw new Error(`helmet refused its own configuration: ${String(failed)}`);
+  if (failed) throw new Error('helmet refused its own configuration', { cause: failed });
   return set;
 }
 
