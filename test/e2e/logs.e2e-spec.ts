@@ -3,6 +3,7 @@ import { type Server, createServer } from 'node:http';
 import { Writable } from 'node:stream';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
+import { ChannelRegistry } from '#channels';
 import { KEYS, auth, bootApp, freePort, type TestApp, uniqueOrderId, until } from '../utils/test-app.js';
 
 /**
@@ -12,7 +13,7 @@ import { KEYS, auth, bootApp, freePort, type TestApp, uniqueOrderId, until } fro
  * sandbox instance configs, the database and the wire, not written down here.
  */
 
-/** Every line the app logged (nestjs-pino keeps one root logger per process: one capture per file). */
+/** Every line the app logged. */
 const lines: string[] = [];
 const capture = new Writable({
   write(chunk: Buffer, _enc, done) {
@@ -206,6 +207,32 @@ describe('JSON logs without secrets (issue 13)', () => {
       orderId: 'NoSuchOrder123',
     });
     expect(typeof access[0]!['durationMs']).toBe('number');
+  });
+
+  it("gives the app's own lines made during a request that request's id (a POST: after body parsing)", async () => {
+    const alipay = t.app
+      .get(ChannelRegistry)
+      .list()
+      .find((c) => c.type === 'pays.AliPayType');
+    const body = new URLSearchParams({
+      app_id: String(alipay?.notifyKey),
+      out_trade_no: 'NoSuchTrade1',
+      trade_status: 'TRADE_SUCCESS',
+      sign_type: 'RSA2',
+      sign: 'bm90IGEgc2lnbmF0dXJl',
+    }).toString();
+    const res = await http
+      .post('/api/v1/notify/alipay')
+      .set('Content-Type', 'application/x-www-form-urlencoded')
+      .set('X-Request-Id', 'ops-log-notify-1')
+      .send(body);
+    expect(res.text).toBe('fail');
+    const own = await until(() =>
+      Promise.resolve(parsed().find((l) => l['context'] === 'Notify' && l['requestId'] === 'ops-log-notify-1')),
+    );
+    expect(own).toMatchObject({ level: 'warn', msg: expect.stringContaining('rejected') });
+    // Lines of other requests and of the jobs do not carry it.
+    expect(parsed().filter((l) => l['requestId'] === 'ops-log-notify-1').length).toBe(2);
   });
 
   it('writes one JSON access line per request with the route template, and Nest context on app lines', () => {

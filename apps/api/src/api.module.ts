@@ -1,9 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
-import { LoggerModule } from 'nestjs-pino';
-import type { Logger as PinoLogger } from 'pino';
-import { createPinoLogger } from '#common';
 import type { Clock } from '#common';
 import { type ApiKey, type AppConfig, ConfigModule } from '#config';
 import { DatabaseModule } from '#database';
@@ -32,8 +29,6 @@ export interface ApiModuleOptions {
   readonly channelProviders: ChannelProvider[];
   readonly instances: ChannelInstanceConfig[];
   readonly clock?: Clock;
-  /** The process's pino logger (app.factory.ts makes it; LOG_LEVEL and LOG_FORMAT otherwise). */
-  readonly pinoLogger?: PinoLogger;
 }
 
 @Module({})
@@ -43,15 +38,6 @@ export class ApiModule {
       module: ApiModule,
       imports: [
         ConfigModule.forRoot(opts.config),
-        // Nest's own logs through pino; the access log and req.log come from ops/access-log.ts (useExisting).
-        LoggerModule.forRoot({
-          pinoHttp: {
-            logger:
-              opts.pinoLogger ??
-              createPinoLogger({ level: opts.config.logLevel, format: opts.config.logFormat, app: 'api' }),
-          },
-          useExisting: true,
-        }),
         TerminusModule.forRoot({ logger: false }),
         DatabaseModule.forRoot(),
         PaymentsModule.forRoot({

@@ -2,9 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Logger } from 'nestjs-pino';
-import type { DestinationStream } from 'pino';
-import { createPinoLogger } from '#common';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { DestinationStream, Logger } from 'pino';
+import { PinoNestLogger, createPinoLogger } from '#common';
 import { PaymentMetrics } from '#payments';
 import { ApiModule, type ApiModuleOptions } from './api.module.js';
 import { genRequestId } from './http/request-id.js';
@@ -21,6 +21,8 @@ export interface MountedListener {
 }
 
 export interface ApiAppOptions extends ApiModuleOptions {
+  /** The process's pino logger (made from LOG_LEVEL and LOG_FORMAT otherwise). */
+  readonly pinoLogger?: Logger;
   /** Plain Node listeners mounted before any body parser (the sandbox simulators read their own bodies). */
   readonly mounts?: readonly MountedListener[];
   /** Overrides LOG_LEVEL: false = silent, else the most verbose level listed. */
@@ -87,14 +89,17 @@ export async function createApiApp(opts: ApiAppOptions): Promise<NestFastifyAppl
   const fastify = adapter.getInstance();
   const mounts = opts.mounts ?? [];
   const accessLog = accessLogger(pinoLogger);
+  // The request's logger (with its request id) for every Nest log made while the request runs.
+  const requestLogs = new AsyncLocalStorage<Logger>();
   const security = securityHeaders();
   // The HTTP metrics observer, once the app's metrics registry exists (before the first request).
   const metrics: { observe?: (req: IncomingMessage, res: ServerResponse) => void } = {};
-  // The first hook of every request, before Nest's middleware (nestjs-pino reads req.log), routing's
-  // body parsing, guards and handlers, and for unmatched paths too: the request id header, the access
-  // line, the metrics timer, the security headers (set on the Node response, so that every answer has
-  // them, the sandbox's included), then the plain listeners mounted under their path, which read
-  // their own bodies and answer on the Node response (reply.hijack()).
+  // The first hook of every request, before routing's body parsing, guards and handlers, and for
+  // unmatched paths too: the request id header, the access line and the request's logger (bound for
+  // the rest of the request: Fastify keeps the async context through body parsing), the metrics timer,
+  // the security headers (set on the Node response, so that every answer has them, the sandbox's
+  // included), then the plain listeners mounted under their path, which read their own bodies and
+  // answer on the Node response (reply.hijack()).
   fastify.addHook('onRequest', (req, reply, done) => {
     const raw = req.raw as IncomingMessage & RawRequestContext & { id?: string };
     raw.id = req.id;
@@ -103,11 +108,11 @@ export async function createApiApp(opts: ApiAppOptions): Promise<NestFastifyAppl
     const url = raw.url ?? '/';
     const mount = mounts.find((m) => url === m.path || url.startsWith(`${m.path}/`) || url.startsWith(`${m.path}?`));
     if (mount) raw.mountPath = mount.path;
-    accessLog(raw, reply.raw);
+    const log = accessLog(raw, reply.raw);
     metrics.observe?.(raw, reply.raw);
     security(raw, reply.raw);
     if (!mount) {
-      done();
+      requestLogs.run(log, done);
       return;
     }
     // As Express's app.use(path, listener): the listener sees the URL below its mount path, and the
@@ -126,11 +131,11 @@ export async function createApiApp(opts: ApiAppOptions): Promise<NestFastifyAppl
     rawRoutes: RAW_BODY_ROUTES,
     formPrefix: '/admin',
   });
-  const app = await NestFactory.create<NestFastifyApplication>(ApiModule.forRoot({ ...opts, pinoLogger }), adapter, {
+  const app = await NestFactory.create<NestFastifyApplication>(ApiModule.forRoot(opts), adapter, {
     bodyParser: false,
     bufferLogs: true,
   });
-  app.useLogger(app.get(Logger));
+  app.useLogger(new PinoNestLogger(pinoLogger, () => requestLogs.getStore()));
   app.flushLogs();
   metrics.observe = httpMetricsObserver(app.get(PaymentMetrics).registry);
   if (opts.config.docsEnabled) mountOpenApi(app);

@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
 import { Logger } from '@nestjs/common';
-import { Logger as PinoNestLogger } from 'nestjs-pino';
 import { NestFactory } from '@nestjs/core';
-import { ConfigError } from '#common';
+import { ConfigError, PinoNestLogger, createPinoLogger } from '#common';
 import { loadAppConfig, loadPaysDir } from '#config';
 import { channelProviders } from '#channels';
 import { WorkerModule } from './worker.module.js';
@@ -25,7 +24,9 @@ async function main(): Promise<void> {
     WorkerModule.forRoot({ config, channelProviders: channelProviders(), instances }),
     { bufferLogs: true },
   );
-  app.useLogger(app.get(PinoNestLogger));
+  app.useLogger(
+    new PinoNestLogger(createPinoLogger({ level: config.logLevel, format: config.logFormat, app: 'worker' })),
+  );
   app.flushLogs();
   app.enableShutdownHooks();
   new Logger('Worker').log(

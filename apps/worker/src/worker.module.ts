@@ -1,6 +1,4 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { LoggerModule } from 'nestjs-pino';
-import { createPinoLogger } from '#common';
 import { type AppConfig, ConfigModule } from '#config';
 import { DatabaseModule } from '#database';
 import type { ChannelInstanceConfig, ChannelProvider } from '#channels';
@@ -21,12 +19,6 @@ export class WorkerModule {
       imports: [
         ConfigModule.forRoot({ ...opts.config, jobsEnabled: true }),
         // JSON lines like the api's (LOG_LEVEL, LOG_FORMAT), with app=worker.
-        LoggerModule.forRoot({
-          pinoHttp: {
-            logger: createPinoLogger({ level: opts.config.logLevel, format: opts.config.logFormat, app: 'worker' }),
-          },
-          useExisting: true,
-        }),
         DatabaseModule.forRoot(),
         PaymentsModule.forRoot({ channelProviders: opts.channelProviders, instances: opts.instances }),
       ],

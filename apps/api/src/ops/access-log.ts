@@ -69,18 +69,17 @@ function levelOf(req: IncomingMessage, res: ServerResponse, aborted: boolean): L
  * One access line per request, started in the first request hook so that body-parser refusals and the
  * sandbox's listeners are logged too, written when the response closes (`aborted: true` when the client
  * went away before the whole answer was sent). Request headers and bodies are never logged: only the
- * fields above. `req.log` is a child logger with the request id, which nestjs-pino (useExisting) hands
- * to every Nest log made while the request runs.
+ * fields above. It returns the request's logger (a child with the request id), which app.factory.ts
+ * hands to every Nest log made while the request runs.
  *
  * Written here rather than with pino-http (issue 14): pino-http also binds the whole request to a second
  * child logger per request, which serialises the request and its headers whether a line is written or
  * not (with the redaction of those headers, the largest single cost of a request in the profile).
  */
-export function accessLogger(logger: Logger): (req: IncomingMessage, res: ServerResponse) => void {
+export function accessLogger(logger: Logger): (req: IncomingMessage, res: ServerResponse) => Logger {
   return (req, res) => {
     const start = performance.now();
-    const log = logger.child({ requestId: requestIdOf(req) });
-    (req as IncomingMessage & { log?: Logger }).log = log;
+    const log = logger.child({ requestId: requestIdOf(req as IncomingMessage & { id?: unknown }) });
     res.once('close', () => {
       const aborted = !res.writableFinished;
       const level = levelOf(req, res, aborted);
@@ -91,5 +90,6 @@ export function accessLogger(logger: Logger): (req: IncomingMessage, res: Server
         `${req.method} ${routeOf(req)} ${res.statusCode}`,
       );
     });
+    return log;
   };
 }
