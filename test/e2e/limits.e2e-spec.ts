@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
+import { RateLimiter } from '../../apps/api/src/http/rate-limit.js';
 import { auth, bootApp, type TestApp, uniqueOrderId } from '../utils/test-app.js';
 import { WECHAT_SUCCESS_XML, paidNotifyFields, signed, toXml, wechatCreds } from '../utils/wechat-notify.js';
 
@@ -205,6 +206,51 @@ describe('unauthenticated routes cannot stall the service or fill the disk (issu
       const statuses = [await send(a), await send(b), await send(a), await send(b), await send(a)];
       // Three under the limit; the fourth (on b) crosses it; a learns on its next refusal.
       expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    });
+  });
+  // A flood through two instances: positions are claimed in blocks, never more than the limit let through.
+  (process.env['DATABASE_URL'] ? describe : describe.skip)('a flood on two instances (claims in blocks)', () => {
+    const LIMIT = 200;
+    let a: TestApp;
+    let b: TestApp;
+    beforeAll(async () => {
+      const env = { RATE_LIMIT_PER_MINUTE: String(LIMIT) };
+      a = await bootApp({ sandbox: false, env });
+      b = await bootApp({ sandbox: false, env });
+    });
+    afterAll(async () => {
+      await a.close();
+      await b.close();
+    });
+
+    it('lets through at most the limit, nearly all of it, with far fewer statements than requests', async () => {
+      await freshWindow(a.app.get(DataSource));
+      const claimsBefore = a.app.get(RateLimiter).claims + b.app.get(RateLimiter).claims;
+      const get = (t: TestApp) => request(t.app.getHttpServer()).get('/api/v1/orders/NOPE000003').set(auth());
+      // 600 requests, 300 on each instance, 50 at a time per instance.
+      const statuses: number[] = [];
+      await Promise.all(
+        [a, b].map(async (t) => {
+          for (let round = 0; round < 6; round++) {
+            const res = await Promise.all(Array.from({ length: 50 }, () => get(t)));
+            statuses.push(...res.map((r) => r.status));
+          }
+        }),
+      );
+      const admitted = statuses.filter((s) => s === 404).length;
+      expect(statuses.filter((s) => s !== 404 && s !== 429)).toEqual([]);
+      expect(admitted).toBeLessThanOrEqual(LIMIT);
+      // Positions a process took and did not use are lost: at most a block (LIMIT / 20) per instance.
+      expect(admitted).toBeGreaterThanOrEqual(LIMIT - 2 * (LIMIT / 20));
+      const claims = a.app.get(RateLimiter).claims + b.app.get(RateLimiter).claims - claimsBefore;
+      // One statement per admitted request would be at least 200.
+      expect(claims).toBeGreaterThan(0);
+      expect(claims).toBeLessThan(LIMIT / 2);
+      const [row] = await a.app
+        .get(DataSource)
+        .query<{ n: number }[]>(`SELECT sum(n)::int AS n FROM rate_limit_counters WHERE scope = 'api_key'`);
+      // Every admitted request holds a position of its own.
+      expect(Number(row?.n)).toBeGreaterThanOrEqual(admitted);
     });
   });
 });
