@@ -258,9 +258,8 @@ describe('createPayment PRE_PAY (alipay.trade.precreate)', () => {
     expect([e4.code, e4.detail?.['httpStatus']]).toEqual(['CHANNEL_ERROR', 503]);
   });
 
-  // Fails while libs/channels/src/http.ts tests `err instanceof Error`: under Jest vm-modules fetch's
-  // TimeoutError (a DOMException) comes from another realm, so it is reported as CHANNEL_ERROR with
-  // detail.cause "TimeoutError: The operation was aborted due to timeout". Reading `err.name` fixes it.
+  // A gateway that never answers is CHANNEL_TIMEOUT (one deadline for the whole exchange, http.ts), not
+  // CHANNEL_ERROR: the caller must then settle the payment by query.
   it('answers CHANNEL_TIMEOUT when the gateway does not answer', async () => {
     const sut = withClock({ timeoutMs: 300 });
     answer('alipay.trade.precreate', 'hang');

@@ -15,7 +15,7 @@ import type {
   RefundNews,
   VerifiedNotify,
 } from '../channel.interface.js';
-import { channelPost, channelPostTls } from '../http.js';
+import { CHANNEL_AGENT_OPTIONS, channelPost, channelPostTls } from '../http.js';
 import {
   WECHAT_PAY_TYPES,
   businessError,
@@ -100,7 +100,7 @@ export class WechatPayChannel implements PaymentChannel {
   readonly fullName: string;
   readonly title: string;
   readonly notifyKey: string;
-  /** One mutual-TLS agent per instance, built once from the client certificate (undefined without one). */
+  /** One mutual-TLS keep-alive pool per instance, built once from the client certificate (undefined without one). */
   private readonly secapiAgent: Agent | undefined;
 
   constructor(
@@ -113,9 +113,9 @@ export class WechatPayChannel implements PaymentChannel {
     const cert = settings.clientCert;
     this.secapiAgent = cert
       ? new Agent({
+          ...CHANNEL_AGENT_OPTIONS,
           pfx: cert.pfx,
           passphrase: cert.passphrase.reveal(),
-          keepAlive: true,
           ...(cert.caCert !== undefined ? { ca: cert.caCert } : {}),
         })
       : undefined;

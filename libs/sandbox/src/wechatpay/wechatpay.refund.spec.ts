@@ -261,6 +261,22 @@ describe('WeChat Pay refunds against the simulator (mutual TLS)', () => {
     expect(html).toContain(`${p.orderId}OK`);
   });
 
+  it("an instance's refunds share one mutual-TLS connection (keep-alive)", async () => {
+    const p = await paid(1000);
+    const fresh = new WechatPayProvider().createInstance(instance); // its own agent: no pooled connection yet
+    let handshakes = 0;
+    const count = (): void => void (handshakes += 1);
+    secapi.server.on('secureConnection', count);
+    try {
+      expect((await fresh.refund(refundOf(p, `${p.orderId}K1`, 100))).status).toBe('success');
+      expect((await fresh.refund(refundOf(p, `${p.orderId}K2`, 200))).status).toBe('success');
+    } finally {
+      secapi.server.off('secureConnection', count);
+    }
+    expect(handshakes).toBe(1);
+    expect(sim.refundsOf(p.outTradeNo).map((r) => r.refundFee)).toEqual([100, 200]);
+  });
+
   it('a refund notify encrypted under another key is refused', async () => {
     const p = await paid(1000);
     await channel.refund(refundOf(p, `${p.orderId}K`, 100));
