@@ -20,6 +20,7 @@ import {
   spawnNode,
   statusMiB,
   writePaysDir,
+  yardstickMs,
 } from './bench-kit.js';
 import type { SimulatorsReady } from './simulators.process.js';
 
@@ -150,6 +151,8 @@ async function main(): Promise<void> {
   console.log(
     `# flow benchmark\n${machine()}\nPostgreSQL ${db.serverVersion}, database ${db.name} (dropped at the end)`,
   );
+  const yardstickStart = yardstickMs();
+  console.log(`yardstick ${fmt(yardstickStart, 0)} ms of CPU (bench-kit.ts yardstickMs: the machine's speed now)`);
   console.log(
     `options: channels ${CHANNEL_NAMES.join(',')}, rounds ${ROUNDS}, ${FLOWS} flows per channel and round, ` +
       `concurrency ${CONCURRENCY}, warm-up ${WARMUP_FLOWS}${PROFILE_DIR ? `, profile to ${PROFILE_DIR}` : ''}`,
@@ -269,10 +272,11 @@ async function main(): Promise<void> {
       )} ms ` + `app ${fmt(med((m) => m.appCpu))} ms/flow`,
     );
   }
+  const yardstickEnd = yardstickMs();
   console.log(`\n${lines.join('\n')}\n`);
   console.log(
     `bench:flow ${summary.join('; ')}; app peak RSS ${fmt(peakRssMiB ?? NaN, 0)} MiB; concurrency ${CONCURRENCY}, ` +
-      `${ROUNDS} rounds of ${FLOWS}; failed flows ${failures}`,
+      `${ROUNDS} rounds of ${FLOWS}; failed flows ${failures}; yardstick ${fmt(yardstickStart, 0)} / ${fmt(yardstickEnd, 0)} ms`,
   );
   process.exit(failures ? 1 : 0);
 }

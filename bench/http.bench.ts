@@ -17,6 +17,7 @@ import {
   spawnApi,
   spawnNode,
   statusMiB,
+  yardstickMs,
 } from './bench-kit.js';
 
 /**
@@ -106,6 +107,8 @@ async function main(): Promise<void> {
   console.log(
     `# http benchmark\n${machine()}\nPostgreSQL ${db.serverVersion}, database ${db.name} (dropped at the end)`,
   );
+  const yardstickStart = yardstickMs();
+  console.log(`yardstick ${fmt(yardstickStart, 0)} ms of CPU (bench-kit.ts yardstickMs: the machine's speed now)`);
   console.log(
     `options: rounds ${ROUNDS}, ${DURATION_S} s per measurement, ${CONNECTIONS} connections, warm-up ${WARMUP_S} s, ` +
       `${SEED_ORDERS} seeded orders${PROFILE_DIR ? `, profile to ${PROFILE_DIR}` : ''}`,
@@ -242,10 +245,11 @@ async function main(): Promise<void> {
         `${fmt(median(byTarget.baseline.map((m) => m.rps)), 0)}/s; app CPU ${fmt(cpuRatio, 1)}x baseline's per request)`,
     );
   }
+  const yardstickEnd = yardstickMs();
   console.log(`\n${lines.join('\n')}\n`);
   console.log(
     `bench:http ${summary.join('; ')}; app peak RSS ${fmt(peakRssMiB ?? NaN, 0)} MiB; ` +
-      `${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION_S} s; failed requests ${failures}`,
+      `${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION_S} s; failed requests ${failures}; yardstick ${fmt(yardstickStart, 0)} / ${fmt(yardstickEnd, 0)} ms`,
   );
   process.exit(failures ? 1 : 0);
 }
