@@ -95,7 +95,7 @@ export class PaymentTransitions {
       // Its one payment is this attempt (an order that was `wait` had no other): no query for the view.
       await this.events.write(em, {
         type: 'order.succeeded',
-        orderId: order.orderId,
+        order,
         data: { order: toOrderView(order, [paymentOf(moved)]) },
       });
       this.store.afterCommit(em, () => this.metrics.ordersPaid.inc({ channel: attempt.channel }));
@@ -115,7 +115,7 @@ export class PaymentTransitions {
     await this.refunds.autoRefund(moved, kind === 'second_payment' ? 'auto_second_payment' : 'auto_late_payment', em);
     await this.events.write(em, {
       type: kind === 'second_payment' ? 'payment.second' : 'payment.late',
-      orderId: current.orderId,
+      order: current,
       data: {
         order: toOrderView(current, await this.refundStore.paymentsOf(current.id, em)),
         payment: {
