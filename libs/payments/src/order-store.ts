@@ -499,11 +499,14 @@ export class OrderStore {
     return rows[0] ? toAttempt(rows[0]) : undefined;
   }
 
-  /** Compare-and-set of an attempt's status; undefined when another writer got there first. */
+  /**
+   * Compare-and-set of an attempt to `closed` or `failed` (a payment goes through payAttempt, with its
+   * order); undefined when another writer got there first.
+   */
   async moveAttempt(
     attemptId: string,
-    to: AttemptStatus,
-    facts: { channelTradeNo?: string | null; paidAt?: Date | null },
+    to: 'closed' | 'failed',
+    facts: { channelTradeNo?: string | null },
     em?: EntityManager,
   ): Promise<AttemptRecord | undefined> {
     const rows = rowsOf(
@@ -511,17 +514,17 @@ export class OrderStore {
         `UPDATE payment_attempts
             SET status = $2::varchar,
                 channel_trade_no = COALESCE($3::varchar, channel_trade_no),
-                paid_at = CASE WHEN $2::varchar = 'paid' THEN COALESCE($4::timestamptz, now()) ELSE paid_at END,
-                closed_at = CASE WHEN $2::varchar IN ('closed', 'failed') THEN now() ELSE closed_at END,
+                closed_at = now(),
                 next_sync_at = NULL,
                 updated_at = now()
-          WHERE id = $1 AND status = ANY($5::varchar[])
+          WHERE id = $1 AND status = ANY($4::varchar[])
           RETURNING *`,
-        [attemptId, to, facts.channelTradeNo ?? null, facts.paidAt ?? null, attemptSourcesFor(to)],
+        [attemptId, to, facts.channelTradeNo ?? null, attemptSourcesFor(to)],
       ),
     );
     return rows[0] ? toAttempt(rows[0]) : undefined;
   }
+
 
   /**
    * Marks that a cancel has started (wait orders only; idempotent). From the commit on, no attempt is
