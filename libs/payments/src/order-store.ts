@@ -150,12 +150,69 @@ export interface NewOrder {
   readonly metadataJson: string | null;
 }
 
-export interface PaidFacts {
-  readonly channel: string;
-  readonly payType: string;
-  readonly channelTradeNo: string | null;
-  readonly payTime: Date;
-  readonly attemptId: string;
+/** What a channel reports about a payment, written on the attempt (and from there on its order). */
+export interface PaidNews {
+  /** Kept from the attempt when absent. */
+  readonly channelTradeNo?: string | null;
+  readonly paidAt: Date;
+}
+
+/** An attempt moved to `paid`, and its order if that moved to `success` in the same statement. */
+export interface PaidAttempt {
+  readonly attempt: AttemptRecord;
+  readonly won: { readonly order: OrderRecord; readonly othersDue: number } | undefined;
+}
+
+/**
+ * The statement of payAttempt and payByOutTradeNo. `key` names the attempt (as `a`, parameters from $5
+ * on), `only` adds conditions to its move; with `readBack`, the attempt as this statement read it is
+ * answered when it did not move. One row (none when nothing moved and nothing was read back): the
+ * attempt's columns, `moved`, the order moved to `success` as JSON (null when it lost) and the count of
+ * its other attempts made due.
+ */
+function paySql(key: string, opts: { only?: string; readBack?: boolean } = {}): string {
+  const readBack = opts.readBack
+    ? `UNION ALL
+       SELECT a.*, false FROM payment_attempts a WHERE ${key} AND NOT EXISTS (SELECT 1 FROM paid_attempt)`
+    : '';
+  return `WITH paid_attempt AS (
+            UPDATE payment_attempts a
+               SET status = 'paid', channel_trade_no = COALESCE($1::varchar, a.channel_trade_no), paid_at = $2,
+                   next_sync_at = NULL, updated_at = now()
+             WHERE ${key} ${opts.only ? `AND ${opts.only}` : ''} AND a.status = ANY($3::varchar[])
+             RETURNING a.*),
+          paid_order AS (
+            UPDATE orders o
+               SET status = 'success', channel = m.channel, pay_type = m.pay_type, channel_trade_no = m.channel_trade_no,
+                   pay_time = m.paid_at, paid_attempt_id = m.id, version = o.version + 1, updated_at = now()
+              FROM paid_attempt m
+             WHERE o.id = m.order_pk AND o.status = ANY($4::varchar[])
+             RETURNING o.*),
+          due AS (
+            UPDATE payment_attempts d SET next_sync_at = now()
+              FROM paid_order p
+             WHERE d.order_pk = p.id AND d.id <> p.paid_attempt_id AND d.status = 'open'
+             RETURNING d.id)
+          SELECT r.*, (SELECT to_jsonb(p) FROM paid_order p) AS paid_order, (SELECT count(*) FROM due)::int AS others_due
+            FROM (SELECT *, true AS moved FROM paid_attempt ${readBack}) r`;
+}
+
+function payParams(news: PaidNews): unknown[] {
+  return [news.channelTradeNo ?? null, news.paidAt, attemptSourcesFor('paid'), orderSourcesFor('success')];
+}
+
+function paidOf(row: Row): PaidAttempt {
+  const order = row['paid_order'];
+  return {
+    attempt: toAttempt(row),
+    won: order
+      ? {
+          // A JSON column: node-postgres parses it, the embedded driver may answer its text.
+          order: toOrder((typeof order === 'string' ? JSON.parse(order) : order) as Row),
+          othersDue: Number(row['others_due']),
+        }
+      : undefined,
+  };
 }
 
 /**
@@ -243,39 +300,47 @@ export class OrderStore {
   }
 
   /**
-   * Moves an order to `success` from any status the state machine allows; undefined if it lost. In the
-   * same statement its other open attempts become due for the order sync (`othersDue` counts them), so
-   * they are closed at their channels right after the commit and cannot take a second payment for long.
+   * The compare-and-set of a payment, in one statement: the attempt moves to `paid` from any status the
+   * state machine allows, and then its order to `success` (also from any allowed status), taking the
+   * attempt's channel, payType, channel trade no and paid time. In the same statement the order's
+   * other open attempts become due for the order sync (`othersDue` counts them), so they are closed at
+   * their channels right after the commit and cannot take a second payment for long.
+   *
+   * Answers undefined when the attempt did not move (another writer got there first); `won` is
+   * undefined when the attempt moved but its order was no longer `wait` (a second or late payment).
    */
-  async markOrderPaid(
-    orderPk: string,
-    facts: PaidFacts,
+  async payAttempt(attemptId: string, news: PaidNews, em: EntityManager): Promise<PaidAttempt | undefined> {
+    const rows = rowsOf(await em.query(paySql(`a.id = $5`), [...payParams(news), attemptId]));
+    return rows[0] ? paidOf(rows[0]) : undefined;
+  }
+
+  /**
+   * A payment reported for (channel, outTradeNo) with its amount: payAttempt's statement, applied only
+   * when the attempt's own amount and currency equal the reported ones, that also answers the attempt
+   * as it was read when nothing moved. One round trip for a notify's common case; undefined when no
+   * attempt has that out_trade_no.
+   */
+  async payByOutTradeNo(
+    channel: string,
+    outTradeNo: string,
+    amount: { readonly minor: number; readonly currency: string },
+    news: PaidNews,
     em: EntityManager,
-  ): Promise<{ order: OrderRecord; othersDue: number } | undefined> {
+  ): Promise<{ attempt: AttemptRecord; paid: PaidAttempt | undefined } | undefined> {
     const rows = rowsOf(
       await em.query(
-        `WITH paid AS (
-           UPDATE orders SET status = 'success', channel = $2, pay_type = $3, channel_trade_no = $4, pay_time = $5,
-                  paid_attempt_id = $6, version = version + 1, updated_at = now()
-            WHERE id = $1 AND status = ANY($7::varchar[])
-            RETURNING *),
-         due AS (
-           UPDATE payment_attempts SET next_sync_at = now()
-            WHERE order_pk = $1 AND id <> $6 AND status = 'open' AND EXISTS (SELECT 1 FROM paid)
-            RETURNING id)
-         SELECT paid.*, (SELECT count(*) FROM due)::int AS others_due FROM paid`,
-        [
-          orderPk,
-          facts.channel,
-          facts.payType,
-          facts.channelTradeNo,
-          facts.payTime,
-          facts.attemptId,
-          orderSourcesFor('success'),
-        ],
+        paySql(`a.channel = $5 AND a.out_trade_no = $6`, {
+          only: `a.amount_minor = $7 AND a.currency = $8`,
+          readBack: true,
+        }),
+        [...payParams(news), channel, outTradeNo, amount.minor, amount.currency],
       ),
     );
-    return rows[0] ? { order: toOrder(rows[0]), othersDue: Number(rows[0]['others_due']) } : undefined;
+    const row = rows[0];
+    if (!row) return undefined;
+    if (row['moved'] !== true) return { attempt: toAttempt(row), paid: undefined };
+    const paid = paidOf(row);
+    return { attempt: paid.attempt, paid };
   }
 
   /** wait → close | timeout; undefined if the order was no longer `wait`. */
@@ -434,11 +499,14 @@ export class OrderStore {
     return rows[0] ? toAttempt(rows[0]) : undefined;
   }
 
-  /** Compare-and-set of an attempt's status; undefined when another writer got there first. */
+  /**
+   * Compare-and-set of an attempt to `closed` or `failed` (a payment goes through payAttempt, with its
+   * order); undefined when another writer got there first.
+   */
   async moveAttempt(
     attemptId: string,
-    to: AttemptStatus,
-    facts: { channelTradeNo?: string | null; paidAt?: Date | null },
+    to: 'closed' | 'failed',
+    facts: { channelTradeNo?: string | null },
     em?: EntityManager,
   ): Promise<AttemptRecord | undefined> {
     const rows = rowsOf(
@@ -446,17 +514,17 @@ export class OrderStore {
         `UPDATE payment_attempts
             SET status = $2::varchar,
                 channel_trade_no = COALESCE($3::varchar, channel_trade_no),
-                paid_at = CASE WHEN $2::varchar = 'paid' THEN COALESCE($4::timestamptz, now()) ELSE paid_at END,
-                closed_at = CASE WHEN $2::varchar IN ('closed', 'failed') THEN now() ELSE closed_at END,
+                closed_at = now(),
                 next_sync_at = NULL,
                 updated_at = now()
-          WHERE id = $1 AND status = ANY($5::varchar[])
+          WHERE id = $1 AND status = ANY($4::varchar[])
           RETURNING *`,
-        [attemptId, to, facts.channelTradeNo ?? null, facts.paidAt ?? null, attemptSourcesFor(to)],
+        [attemptId, to, facts.channelTradeNo ?? null, attemptSourcesFor(to)],
       ),
     );
     return rows[0] ? toAttempt(rows[0]) : undefined;
   }
+
 
   /**
    * Marks that a cancel has started (wait orders only; idempotent). From the commit on, no attempt is

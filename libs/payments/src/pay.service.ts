@@ -362,7 +362,7 @@ export class PayService {
       if (done) {
         await this.events.write(em, {
           type: 'order.closed',
-          orderId: done.orderId,
+          order: done,
           data: { order: toOrderView(done, await this.refunds.paymentsOf(done.id, em)) },
         });
         if (audit) await audit(em, done);

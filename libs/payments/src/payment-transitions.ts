@@ -2,11 +2,12 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import type { ChannelTradeSnapshot } from '#channels';
 import { formatMinor } from '#common';
-import { type AttemptRecord, type OrderRecord, OrderStore } from './order-store.js';
+import { type AttemptRecord, type OrderRecord, OrderStore, type PaidAttempt } from './order-store.js';
 import { PaidSignal } from './paid-signal.js';
 import { RefundService } from './refunds/refund.service.js';
 import { type PaymentRecord, RefundStore } from './refunds/refund-store.js';
 import { toOrderView } from './order-view.js';
+import { canTransitionAttempt } from './domain/order-state-machine.js';
 import { EventWriter } from './webhooks/event-writer.js';
 import { PaymentMetrics } from './metrics/payment-metrics.js';
 
@@ -56,6 +57,38 @@ export class PaymentTransitions {
     }
   }
 
+  /**
+   * What a channel says about the attempt it names by out_trade_no (a notify): undefined when no attempt
+   * has it. A payment whose amount equals the attempt's is checked and applied by one statement
+   * (OrderStore.payByOutTradeNo); anything else (other news, another amount, an attempt already paid)
+   * takes apply's path with the attempt that statement read, exactly as if it had been read first.
+   */
+  async applyByOutTradeNo(
+    channel: string,
+    outTradeNo: string,
+    snap: ChannelTradeSnapshot,
+    em: EntityManager,
+  ): Promise<{ attempt: AttemptRecord; outcome: ApplyOutcome } | undefined> {
+    if (snap.status !== 'paid' || !snap.amount) {
+      const attempt = await this.store.findAttemptByOutTradeNo(channel, outTradeNo, em);
+      return attempt && { attempt, outcome: await this.apply(attempt, snap, em) };
+    }
+    const paidAt = snap.paidAt ?? new Date();
+    const found = await this.store.payByOutTradeNo(
+      channel,
+      outTradeNo,
+      snap.amount,
+      { channelTradeNo: snap.channelTradeNo, paidAt },
+      em,
+    );
+    if (!found) return undefined;
+    const { attempt, paid } = found;
+    return {
+      attempt,
+      outcome: paid ? await this.afterPaid(paid, paidAt, em) : await this.applyPaid(attempt, snap, em),
+    };
+  }
+
   private async applyPaid(
     attempt: AttemptRecord,
     snap: ChannelTradeSnapshot,
@@ -72,21 +105,18 @@ export class PaymentTransitions {
       return { kind: 'amount_mismatch', reported };
     }
     const paidAt = snap.paidAt ?? new Date();
-    const moved = await this.store.moveAttempt(attempt.id, 'paid', { channelTradeNo: snap.channelTradeNo, paidAt }, em);
-    if (!moved) {
+    // An attempt read as paid stays paid (the state machine has no way out): a repeat, no compare-and-set to try.
+    const paid = canTransitionAttempt(attempt.status, 'paid')
+      ? await this.store.payAttempt(attempt.id, { channelTradeNo: snap.channelTradeNo, paidAt }, em)
+      : undefined;
+    if (!paid) {
       return { kind: 'already_paid', order: await this.store.findOrderByPk(attempt.orderPk, em) };
     }
-    const won = await this.store.markOrderPaid(
-      attempt.orderPk,
-      {
-        channel: attempt.channel,
-        payType: attempt.payType,
-        channelTradeNo: moved.channelTradeNo,
-        payTime: paidAt,
-        attemptId: attempt.id,
-      },
-      em,
-    );
+    return this.afterPaid(paid, paidAt, em);
+  }
+
+  /** After the attempt moved to `paid`: the event of the order's success, or a second or late payment. */
+  private async afterPaid({ attempt, won }: PaidAttempt, paidAt: Date, em: EntityManager): Promise<ApplyOutcome> {
     if (won) {
       const { order } = won;
       // The order's other open attempts, made due by that statement, are closed at their channels as
@@ -95,8 +125,8 @@ export class PaymentTransitions {
       // Its one payment is this attempt (an order that was `wait` had no other): no query for the view.
       await this.events.write(em, {
         type: 'order.succeeded',
-        orderId: order.orderId,
-        data: { order: toOrderView(order, [paymentOf(moved)]) },
+        order,
+        data: { order: toOrderView(order, [paymentOf(attempt)]) },
       });
       this.store.afterCommit(em, () => this.metrics.ordersPaid.inc({ channel: attempt.channel }));
       return { kind: 'paid', order };
@@ -112,10 +142,10 @@ export class PaymentTransitions {
       `${kind === 'second_payment' ? 'second' : 'late'} payment of order ${attempt.orderId} ` +
         `(${current.status}) through ${attempt.channel} (attempt ${attempt.id})`,
     );
-    await this.refunds.autoRefund(moved, kind === 'second_payment' ? 'auto_second_payment' : 'auto_late_payment', em);
+    await this.refunds.autoRefund(attempt, kind === 'second_payment' ? 'auto_second_payment' : 'auto_late_payment', em);
     await this.events.write(em, {
       type: kind === 'second_payment' ? 'payment.second' : 'payment.late',
-      orderId: current.orderId,
+      order: current,
       data: {
         order: toOrderView(current, await this.refundStore.paymentsOf(current.id, em)),
         payment: {
@@ -123,7 +153,7 @@ export class PaymentTransitions {
           payType: attempt.payType,
           amount: formatMinor(attempt.amountMinor, attempt.currency),
           currency: attempt.currency,
-          channelTradeNo: moved.channelTradeNo,
+          channelTradeNo: attempt.channelTradeNo,
           paidAt: paidAt.toISOString(),
         },
       },

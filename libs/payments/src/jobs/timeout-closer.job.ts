@@ -105,7 +105,7 @@ export class TimeoutCloserJob {
         if (moved)
           await this.events.write(em, {
             type: 'order.timeout',
-            orderId: moved.orderId,
+            order: moved,
             data: { order: toOrderView(moved) },
           });
         return moved;

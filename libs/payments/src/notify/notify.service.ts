@@ -140,10 +140,10 @@ export class NotifyService {
           return { verdict: 'amount_mismatch', detail: `refund ${settled.reported}`, orderId };
       }
     }
-    const attempt = await this.store.findAttemptByOutTradeNo(channel, n.outTradeNo, em);
-    if (!attempt) return { verdict: 'unknown_order', detail: 'no attempt with that out_trade_no' };
     // The amount and currency are checked where every report of a payment is: PaymentTransitions.
-    const outcome = await this.transitions.apply(attempt, n, em);
+    const applied = await this.transitions.applyByOutTradeNo(channel, n.outTradeNo, n, em);
+    if (!applied) return { verdict: 'unknown_order', detail: 'no attempt with that out_trade_no' };
+    const { attempt, outcome } = applied;
     switch (outcome.kind) {
       case 'paid':
       case 'attempt_closed':

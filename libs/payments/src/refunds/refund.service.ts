@@ -330,7 +330,7 @@ export class RefundService {
     if (!order) throw new Error(`refund ${refund.refundId} has no order`);
     await this.events.write(em, {
       type,
-      orderId: refund.orderId,
+      order,
       data: { order: toOrderView(order, await this.refunds.paymentsOf(order.id, em)), refund: toRefundView(refund) },
     });
   }

@@ -81,17 +81,26 @@ export interface EventFilter {
 export class DeliveryStore {
   constructor(@InjectDataSource() readonly ds: DataSource) {}
 
+  /**
+   * The event and one pending delivery, due now, per endpoint (in the order given; an endpoint listed
+   * twice gets one), in one statement: one round trip, and the deliveries exist exactly when the event does.
+   */
   async insertEvent(
     e: { id: string; type: string; orderId: string; body: string; createdAt: Date },
+    endpoints: readonly string[],
+    retryForMs: number,
     em: EntityManager,
   ): Promise<void> {
-    await em.query(`INSERT INTO events (id, type, order_id, body, created_at) VALUES ($1, $2, $3, $4, $5)`, [
-      e.id,
-      e.type,
-      e.orderId,
-      e.body,
-      e.createdAt,
-    ]);
+    await em.query(
+      `WITH event AS (
+         INSERT INTO events (id, type, order_id, body, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id)
+       INSERT INTO event_deliveries (event_id, endpoint, status, give_up_at)
+       SELECT event.id, t.e, 'pending', now() + make_interval(secs => $7::float8 / 1000)
+         FROM event CROSS JOIN unnest($6::varchar[]) WITH ORDINALITY AS t(e, n)
+        ORDER BY t.n
+       ON CONFLICT (event_id, endpoint) DO NOTHING`,
+      [e.id, e.type, e.orderId, e.body, e.createdAt, [...endpoints], retryForMs],
+    );
   }
 
   /** One pending delivery per endpoint, due now; an endpoint listed twice gets one. */
@@ -110,9 +119,9 @@ export class DeliveryStore {
     );
   }
 
-  /** The order's notify_url, read in the caller's transaction. */
-  async notifyUrlOf(orderId: string, em: EntityManager): Promise<string | null> {
-    const rows = rowsOf(await em.query(`SELECT notify_url FROM orders WHERE order_id = $1`, [orderId]));
+  /** The order's notify_url (a resend's first endpoint; the event writer gets it from its caller). */
+  async notifyUrlOf(orderId: string): Promise<string | null> {
+    const rows = rowsOf(await this.ds.query(`SELECT notify_url FROM orders WHERE order_id = $1`, [orderId]));
     return (rows[0]?.['notify_url'] as string | null | undefined) ?? null;
   }
 

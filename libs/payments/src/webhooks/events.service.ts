@@ -96,7 +96,7 @@ export class EventsService {
    */
   async resend(id: string, audit?: (em: EntityManager) => Promise<void>): Promise<EventView> {
     const event = await this.find(id);
-    const endpoints = await this.writer.endpointsOf(event.orderId, this.store.ds.manager);
+    const endpoints = this.writer.endpointsOf(await this.store.notifyUrlOf(event.orderId));
     await this.store.resend(event.id, endpoints, this.settings.retryForMs, audit);
     this.wake.fire();
     return toEventView(event, await this.store.deliveriesOf([event.id]));
