@@ -207,7 +207,11 @@ export function spawnApi(o: ApiProcessOptions): Proc {
     ...(o.publicBaseUrl ? { PUBLIC_BASE_URL: o.publicBaseUrl } : {}),
     ...o.extraEnv,
   };
-  const nodeArgs = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`, '--import', EXIT_PRELOAD] : [];
+  const nodeArgs = [
+    // APP_NODE_ARGS: V8/Node flags for the api process (e.g. `--max-semi-space-size=8`), space-separated.
+    ...(option('APP_NODE_ARGS') ?? '').split(' ').filter(Boolean),
+    ...(o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`, '--import', EXIT_PRELOAD] : []),
+  ];
   // APP_MAIN: another entry point for the api (e.g. an experiment built next to the app).
   return spawnNode(resolve(option('APP_MAIN') ?? API_MAIN), env, nodeArgs);
 }

@@ -40,7 +40,7 @@ import type { SimulatorsReady } from './simulators.process.js';
  *   npm run build && DATABASE_URL=postgres://postgres@127.0.0.1:5432/pb_bench node dist/bench/flow.bench.js
  *
  * Options (argv `--name=value` or env): CHANNELS (alipay,wechatpay,alipayplus), ROUNDS (3), FLOWS (300 per
- * channel and round), CONCURRENCY (16 flows at once), WARMUP_FLOWS (60 per channel), PROFILE_DIR
+ * channel and round), CONCURRENCY (16 flows at once), WARMUP_FLOWS (200 per channel: with 60 the first round still ran ~1.5x dearer, before the JIT settled), PROFILE_DIR
  * (--cpu-prof of the app there). Exit code 1 when any flow failed.
  */
 
@@ -48,7 +48,7 @@ const CHANNEL_NAMES = (option('CHANNELS') ?? 'alipay,wechatpay,alipayplus').spli
 const ROUNDS = positiveInt('ROUNDS', 3);
 const FLOWS = positiveInt('FLOWS', 300);
 const CONCURRENCY = positiveInt('CONCURRENCY', 16);
-const WARMUP_FLOWS = positiveInt('WARMUP_FLOWS', 60);
+const WARMUP_FLOWS = positiveInt('WARMUP_FLOWS', 200);
 const PROFILE_DIR = option('PROFILE_DIR');
 
 interface ChannelCase {
