@@ -221,4 +221,36 @@ describe.each([
     expect(row).toEqual({ status: 'close', version: 2 });
     expect((await eventsOf(orderId)).map((e) => e.type).slice(0, 2)).toEqual(['order.closed', 'payment.late']);
   });
+
+  it('a pay request: the order read and the attempt inserted in one statement, the pay URL written back in another', async () => {
+    const orderId = uniqueOrderId('RT');
+    await http.post('/api/v1/orders').set(auth()).send({ orderId, subject: 'round trips', amount: '1.23' }).expect(201);
+    const sent: string[] = [];
+    const counter: EntitySubscriberInterface = {
+      beforeQuery: (e: BeforeQueryEvent) => void sent.push(e.query.replace(/\s+/g, ' ').trim()),
+    };
+    db.subscribers.push(counter);
+    try {
+      const pay = await http
+        .post(`/api/v1/orders/${orderId}/pay`)
+        .set(auth())
+        .send({ channel: 'pays.AliPayType', payType: 'PRE_PAY' })
+        .expect(200);
+      expect(pay.body.qrCode).toMatch(/^data:image\/png;base64,/);
+    } finally {
+      db.subscribers.splice(db.subscribers.indexOf(counter), 1);
+    }
+    // Jobs run beside the request: count the statements that name this pay's tables and shapes.
+    const own = sent.filter((q) =>
+      /INSERT INTO payment_attempts|UPDATE payment_attempts a SET pay_type|FROM orders WHERE order_id/.test(q),
+    );
+    expect(own).toHaveLength(2);
+    expect(own[0]).toMatch(/^WITH o AS \(SELECT \* FROM orders WHERE order_id = \$2 FOR SHARE\)/);
+    const [attempt] = await db.query<Row[]>(
+      `SELECT a.status, a.pay_url, a.creating_until, a.amount_minor FROM payment_attempts a WHERE a.order_id = $1`,
+      [orderId],
+    );
+    expect(attempt).toMatchObject({ status: 'open', creating_until: null });
+    expect(Number(attempt!['amount_minor'])).toBe(123);
+  });
 });

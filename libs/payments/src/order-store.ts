@@ -362,6 +362,49 @@ export class OrderStore {
   }
 
   /**
+   * A pay request's first statement (issue 14: one round trip instead of a read and an insert): the order
+   * by its orderId, read under a share lock, and a fresh attempt of it inserted in the same statement when
+   * the order is payable and the channel has no attempt yet (as upsertAttempt's insert). `order` is
+   * undefined when there is no such order; `attempt` when nothing was inserted (not payable, or an attempt
+   * exists: upsertAttempt then says which).
+   */
+  async insertAttemptByOrderId(a: {
+    id: string;
+    orderId: string;
+    channel: string;
+    channelType: string;
+    payType: string;
+    outTradeNo: string;
+  }): Promise<{ order: OrderRecord | undefined; attempt: AttemptRecord | undefined }> {
+    const rows = rowsOf(
+      await this.ds.query(
+        `WITH o AS (SELECT * FROM orders WHERE order_id = $2 FOR SHARE),
+         inserted AS (
+           INSERT INTO payment_attempts (id, order_pk, order_id, channel, channel_type, pay_type, out_trade_no,
+                                         amount_minor, currency, status, next_sync_at, creating_until)
+           SELECT $1, o.id, o.order_id, $3, $4, $5, $6, o.amount_minor, o.currency, 'open',
+                  now() + interval '1 minute', now() + make_interval(secs => ${CREATE_CLAIM_SECONDS})
+             FROM o
+            WHERE ${PAYABLE}
+           ON CONFLICT DO NOTHING
+           RETURNING *)
+         SELECT o.*, (SELECT to_jsonb(i) FROM inserted i) AS inserted_attempt FROM o`,
+        [a.id, a.orderId, a.channel, a.channelType, a.payType, a.outTradeNo],
+      ),
+    );
+    const row = rows[0];
+    if (!row) return { order: undefined, attempt: undefined };
+    const inserted = row['inserted_attempt'];
+    return {
+      order: toOrder(row),
+      // A JSON column: node-postgres parses it, the embedded driver may answer its text.
+      attempt: inserted
+        ? toAttempt((typeof inserted === 'string' ? JSON.parse(inserted) : inserted) as Row)
+        : undefined,
+    };
+  }
+
+  /**
    * Creates an attempt of (order, channel) while the order is payable (checked in the same statement,
    * under a share lock of the order row), or returns the live one. When a new attempt cannot be made (its
    * out_trade_no is taken by a closed or failed attempt: Alipay and WeChat reuse the orderId), the latest
@@ -524,7 +567,6 @@ export class OrderStore {
     );
     return rows[0] ? toAttempt(rows[0]) : undefined;
   }
-
 
   /**
    * Marks that a cancel has started (wait orders only; idempotent). From the commit on, no attempt is

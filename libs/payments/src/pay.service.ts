@@ -196,25 +196,44 @@ export class PayService {
         `payType ${input.payType.slice(0, 32)} is not one of ${channel.payTypes.join(', ')}, pc, mobile`,
       );
     }
-    const order = await this.query(orderId);
-    if (order.status !== 'wait') throw new PayError('ORDER_STATUS_ERROR', `order is ${order.status}, not payable`);
-    if (order.expireTime.getTime() <= this.clock.now().getTime()) {
-      throw new PayError('ORDER_STATUS_ERROR', 'order has expired');
-    }
     const attemptId = newId();
+    const outTradeNo = channel.outTradeNoFor(orderId, attemptId);
     // The attempt row is written before the channel call: if we crash after the channel created the
     // trade, the sweep still knows to close it. It is inserted only while the order is payable (wait, no
-    // cancel started, not expired), checked in the same statement. A fresh row comes claimed for this
-    // call (creating_until); an existing open one is claimed here, so two pay requests, or a pay request
-    // and the sweep, never work on one attempt at once.
-    const found = await this.store.upsertAttempt({
+    // cancel started, not expired), checked in the same statement, which also reads the order. A fresh
+    // row comes claimed for this call (creating_until); an existing open one is claimed here, so two pay
+    // requests, or a pay request and the sweep, never work on one attempt at once.
+    const first = await this.store.insertAttemptByOrderId({
       id: attemptId,
-      order,
+      orderId,
       channel: channel.fullName,
       channelType: channel.type,
       payType,
-      outTradeNo: channel.outTradeNoFor(order.orderId, attemptId),
+      outTradeNo,
     });
+    const order = first.order;
+    if (!order) throw new PayError('ORDER_NOT_EXIST_ERROR', `order ${orderId.slice(0, 32)} does not exist`);
+    const refusal =
+      order.status !== 'wait'
+        ? `order is ${order.status}, not payable`
+        : order.expireTime.getTime() <= this.clock.now().getTime()
+          ? 'order has expired'
+          : undefined;
+    if (refusal) {
+      // This process's clock may see the expiry a little before the database's did.
+      if (first.attempt) await this.store.deleteFreshAttempt(first.attempt.id);
+      throw new PayError('ORDER_STATUS_ERROR', refusal);
+    }
+    const found = first.attempt
+      ? ({ kind: 'inserted', attempt: first.attempt } as const)
+      : await this.store.upsertAttempt({
+          id: attemptId,
+          order,
+          channel: channel.fullName,
+          channelType: channel.type,
+          payType,
+          outTradeNo,
+        });
     if (found.kind === 'not_payable') throw await this.notPayable(orderId);
     if (found.attempt.status !== 'open') {
       throw new PayError(
