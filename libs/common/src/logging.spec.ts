@@ -99,6 +99,25 @@ describe('log scrubbing', () => {
     });
   });
 
+  it('logs objects whose toJSON answers themselves or throws, without failing the call', () => {
+    const { lines, stream } = capture();
+    const log = createPinoLogger({ level: 'info', format: 'json', destination: stream, app: 'test' });
+    const selfish = {
+      apiKey: 'selfish_key_0123456789',
+      toJSON(): unknown {
+        return this;
+      },
+    };
+    const broken = {
+      toJSON(): unknown {
+        throw new Error('no');
+      },
+    };
+    expect(() => log.info({ selfish, broken }, 'odd objects')).not.toThrow();
+    expect(lines.join('\n')).not.toContain('selfish_key_0123456789');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ selfish: { apiKey: '[redacted]' }, broken: '[unserialisable]' });
+  });
+
   it('formats a JSON line for humans', () => {
     const line = formatLine(
       JSON.stringify({

@@ -79,7 +79,15 @@ function scrubValue(v: unknown, depth: number): unknown {
   }
   if (Array.isArray(v)) return v.map((x) => scrubValue(x, depth + 1));
   const toJSON = (v as { toJSON?: unknown }).toJSON;
-  if (typeof toJSON === 'function') return scrubValue(toJSON.call(v), depth);
+  if (typeof toJSON === 'function') {
+    let json: unknown;
+    try {
+      json = toJSON.call(v);
+    } catch {
+      return '[unserialisable]'; // a log line never fails the work it reports on
+    }
+    if (json !== v) return scrubValue(json, depth);
+  }
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(v)) {
     out[k] = SECRET_FIELDS.has(k.toLowerCase()) ? CENSOR : scrubValue((v as Record<string, unknown>)[k], depth + 1);
