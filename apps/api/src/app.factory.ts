@@ -69,7 +69,7 @@ export async function createApiApp(opts: ApiAppOptions): Promise<NestFastifyAppl
     });
   // Fastify (issue 14: about half of Express's per-request CPU here, docs/benchmarks.md). Its request
   // id is the caller's sane X-Request-Id or a UUID; TRUST_PROXY_HOPS proxies are believed for req.ip
-  // and req.protocol (docs/operations.md); its own logger is off (pino-http and nestjs-pino log).
+  // and req.protocol (docs/operations.md); its own logger is off (access-log.ts and Nest's logger log).
   const adapter = new FastifyAdapter({
     genReqId: genRequestId,
     // A hop count, as Express's `trust proxy` number (Fastify accepts it as a function of the hop).
