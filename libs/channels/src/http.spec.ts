@@ -1,8 +1,9 @@
-import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { Agent as HttpsAgent } from 'node:https';
 import { PayError } from '#common';
 import { channelPost, channelPostTls } from './http.js';
+import { payErrorOf as payError, readAll } from '../../../test/utils/spec-helpers.js';
 
 /**
  * channelPost / channelPostTls against local servers: the wire (content-length, raw bytes, UTF-8 decoded
@@ -29,22 +30,6 @@ async function serve(listener: RequestListener): Promise<{ url: string; connecti
     },
   });
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, connections: () => connections, server };
-}
-
-async function readAll(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
-async function payError(p: Promise<unknown>): Promise<PayError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof PayError) return e;
-    throw e;
-  }
-  throw new Error('expected a PayError');
 }
 
 const tick = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -36,13 +36,18 @@ export function orderIdOf(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
-function accessFields(req: IncomingMessage, res: ServerResponse, durationMs: number): Record<string, unknown> {
+function accessFields(
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: string,
+  durationMs: number,
+): Record<string, unknown> {
   const principal = ctxOf(req).fastifyRequest?.principal;
   const orderId = orderIdOf(req);
   return {
     context: 'HTTP',
     method: req.method,
-    route: routeOf(req),
+    route,
     // The path without its query string: queries may hold anything, and ids are in `orderId`.
     path: (req.url ?? '').split('?')[0]?.slice(0, 256),
     status: res.statusCode,
@@ -55,8 +60,7 @@ function accessFields(req: IncomingMessage, res: ServerResponse, durationMs: num
 /** Probes and scrapes log at debug: a 10 s readiness probe would otherwise be most of the log. */
 const QUIET_ROUTES = new Set(['/health', '/health/live', '/health/ready', '/metrics']);
 
-function levelOf(req: IncomingMessage, res: ServerResponse, aborted: boolean): Level | 'debug' {
-  const route = routeOf(req);
+function levelOf(route: string, res: ServerResponse, aborted: boolean): Level | 'debug' {
   // The sandbox's simulated providers answer 5xx on purpose (outages): their lines are detail.
   if (route.startsWith('/sandbox/')) return 'debug';
   if (res.statusCode >= 500) return 'error';
@@ -82,12 +86,13 @@ export function accessLogger(logger: Logger): (req: IncomingMessage, res: Server
     const log = logger.child({ requestId: requestIdOf(req as IncomingMessage & { id?: unknown }) });
     res.once('close', () => {
       const aborted = !res.writableFinished;
-      const level = levelOf(req, res, aborted);
+      const route = routeOf(req);
+      const level = levelOf(route, res, aborted);
       if (!log.isLevelEnabled(level)) return;
       const durationMs = Math.round((performance.now() - start) * 10) / 10;
       log[level](
-        { ...accessFields(req, res, durationMs), ...(aborted ? { aborted: true } : {}) },
-        `${req.method} ${routeOf(req)} ${res.statusCode}`,
+        { ...accessFields(req, res, route, durationMs), ...(aborted ? { aborted: true } : {}) },
+        `${req.method} ${route} ${res.statusCode}`,
       );
     });
     return log;

@@ -1,4 +1,5 @@
 import { ERROR_CODES } from '#common';
+import { NOTIFY_VERDICTS } from '#payments';
 
 type Schema = Record<string, unknown>;
 
@@ -254,21 +255,7 @@ export const RESPONSE_SCHEMAS: Record<string, Schema> = {
       channel: nullable(str()),
       verdict: {
         type: 'string',
-        enum: [
-          'applied',
-          'duplicate',
-          'second_payment',
-          'late_payment',
-          'refund_applied',
-          'refund_known',
-          'refund_unknown',
-          'no_change',
-          'unknown_instance',
-          'refused',
-          'unknown_order',
-          'amount_mismatch',
-          'error',
-        ],
+        enum: [...NOTIFY_VERDICTS],
         description: 'What PayBridge decided about it (verdictDetail says why when refused)',
       },
       verdictDetail: nullable(str()),

@@ -1,11 +1,12 @@
 import { createSign, createVerify, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, PayError } from '#common';
+import { ConfigError } from '#common';
 import type { AttemptInput, AttemptRef, ChannelInstanceConfig, RawNotify } from '../channel.interface.js';
 import { AlipayChannel } from './alipay.channel.js';
 import { AlipayProvider } from './alipay.provider.js';
 import { AlipaySigner, alipayNotifyContent, alipaySignContent } from './alipay.signer.js';
+import { payErrorOf as payError } from '../../../../test/utils/spec-helpers.js';
 
 const der = (k: KeyObject, type: 'pkcs1' | 'pkcs8' | 'spki'): string =>
   k.export({ type, format: 'der' } as never).toString('base64');
@@ -132,16 +133,6 @@ const ref: AttemptRef = {
   amount: { minor: 8888, currency: 'CNY' },
   createdAt: NOW,
 };
-
-async function payError(p: Promise<unknown>): Promise<PayError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof PayError) return e;
-    throw e;
-  }
-  throw new Error('expected a PayError');
-}
 
 /** Verifies a request as the gateway does: merged params, app public key (§1.3). */
 function requestVerifies(params: Record<string, string>): boolean {

@@ -8,21 +8,24 @@ import { PaymentTransitions } from '../payment-transitions.js';
 import { RefundService } from '../refunds/refund.service.js';
 import { PaymentMetrics } from '../metrics/payment-metrics.js';
 
-/** What became of a notify; kept in the inbox beside the raw request. */
-export type NotifyVerdict =
-  | 'applied' // moved the attempt/order
-  | 'duplicate' // already applied before: acknowledged again
-  | 'second_payment' // a payment of an order already paid through another attempt: recorded
-  | 'late_payment' // a payment of an order that was closed or had timed out: recorded
-  | 'refund_applied' // refund news that settled a pending refund
-  | 'refund_known' // refund news we already had (or `pending` news)
-  | 'refund_unknown' // refund news of a refund PayBridge did not make (a merchant-console refund): kept, acknowledged
-  | 'no_change' // valid, nothing to move (pending, or closed/failed news already known)
-  | 'unknown_instance'
-  | 'refused' // the channel's verification failed: signature, addressee, result code, unreadable fields (detail says which)
-  | 'unknown_order'
-  | 'amount_mismatch'
-  | 'error';
+/** What became of a notify; kept in the inbox beside the raw request (and listed in the OpenAPI document). */
+export const NOTIFY_VERDICTS = [
+  'applied', // moved the attempt/order
+  'duplicate', // already applied before: acknowledged again
+  'second_payment', // a payment of an order already paid through another attempt: recorded
+  'late_payment', // a payment of an order that was closed or had timed out: recorded
+  'refund_applied', // refund news that settled a pending refund
+  'refund_known', // refund news we already had (or `pending` news)
+  'refund_unknown', // refund news of a refund PayBridge did not make (a merchant-console refund): kept, acknowledged
+  'no_change', // valid, nothing to move (pending, or closed/failed news already known)
+  'unknown_instance',
+  'refused', // the channel's verification failed: signature, addressee, result code, unreadable fields (detail says which)
+  'unknown_order',
+  'amount_mismatch',
+  'error',
+] as const;
+
+export type NotifyVerdict = (typeof NOTIFY_VERDICTS)[number];
 
 const ACCEPTED: ReadonlySet<NotifyVerdict> = new Set([
   'applied',

@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AlipaySdk } from 'alipay-sdk';
-import { PayError } from '#common';
+
 import {
   AlipayProvider,
   type AttemptInput,
@@ -11,6 +11,7 @@ import {
   type VerifiedNotify,
 } from '#channels';
 import { AlipaySimulator, createAlipaySandbox, type AlipaySandbox } from './alipay.simulator.js';
+import { payErrorOf as payError } from '../../../../test/utils/spec-helpers.js';
 
 /**
  * Drives the simulator with the real AlipayChannel (built by AlipayProvider from the sandbox's own
@@ -121,16 +122,6 @@ function attempt(over: Partial<AttemptInput> = {}): AttemptInput {
 
 function refOf(input: AttemptInput): AttemptRef {
   return { ...input, createdAt: new Date() };
-}
-
-async function payError(p: Promise<unknown>): Promise<PayError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof PayError) return e;
-    throw e;
-  }
-  throw new Error('expected a PayError');
 }
 
 async function until(check: () => boolean, ms = 3000): Promise<void> {

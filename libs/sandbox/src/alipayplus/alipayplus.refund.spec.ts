@@ -11,6 +11,7 @@ import {
 } from '#channels';
 import { PayError } from '#common';
 import { type AlipayPlusSimulator, createAlipayPlusSandbox } from './alipayplus.simulator.js';
+import { readAll } from '../../../../test/utils/spec-helpers.js';
 
 /**
  * Refunds between the real AlipayPlusChannel and the wallet simulator over real HTTP, and the signed
@@ -33,12 +34,6 @@ let refundNotifyUrl: string;
 let walletKey: ReturnType<typeof createPublicKey>;
 let clientId: string;
 const received: Received[] = [];
-
-async function readAll(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 /** The Alipay+ webhook check written from the fact sheet (§3.8), apart from the channel's signer. */
 function independentlyValid(raw: RawNotify): boolean {

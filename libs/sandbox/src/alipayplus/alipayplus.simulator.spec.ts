@@ -9,8 +9,9 @@ import {
   type RawNotify,
   type VerifiedNotify,
 } from '#channels';
-import { Clock, PayError, type Money } from '#common';
+import { Clock, type Money } from '#common';
 import { AlipayPlusSimulator, createAlipayPlusSandbox } from './alipayplus.simulator.js';
+import { payErrorOf as caught, readAll, mounted } from '../../../../test/utils/spec-helpers.js';
 
 /** Drives the simulator with the REAL AlipayPlusChannel built from the sandbox instance config. */
 
@@ -29,41 +30,9 @@ async function listen(
   return { server, port: (server.address() as AddressInfo).port };
 }
 
-/** Serves `listener` below `prefix` with the prefix stripped from req.url (the full URL in originalUrl), as the api app mounts it. */
-function mounted(prefix: string, listener: (req: IncomingMessage, res: ServerResponse) => void) {
-  return (req: IncomingMessage, res: ServerResponse): void => {
-    const url = req.url ?? '/';
-    if (url !== prefix && !url.startsWith(`${prefix}/`) && !url.startsWith(`${prefix}?`)) {
-      res.statusCode = 404;
-      res.end();
-      return;
-    }
-    const rest = url.slice(prefix.length);
-    (req as IncomingMessage & { originalUrl?: string }).originalUrl = url;
-    req.url = rest.startsWith('/') ? rest : `/${rest}`;
-    listener(req, res);
-  };
-}
-
 async function closeServer(server: Server): Promise<void> {
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
-}
-
-async function readAll(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
-async function caught(p: Promise<unknown>): Promise<PayError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof PayError) return e;
-    throw e;
-  }
-  throw new Error('expected a PayError');
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -15,6 +15,7 @@ import {
   createWechatPaySandbox,
 } from './wechatpay.simulator.js';
 import { simParseXml, simXml } from './wechatpay.wire.js';
+import { mounted } from '../../../../test/utils/spec-helpers.js';
 
 const { Hash } = wechatpay;
 type SignType = 'MD5' | 'HMAC-SHA256';
@@ -23,22 +24,6 @@ async function listen(handler: RequestListener): Promise<{ server: Server; base:
   const server = createServer(handler);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-}
-
-/** Serves `listener` below `prefix` with the prefix stripped from req.url (the full URL in originalUrl), as the api app mounts it. */
-function mounted(prefix: string, listener: (req: IncomingMessage, res: ServerResponse) => void) {
-  return (req: IncomingMessage, res: ServerResponse): void => {
-    const url = req.url ?? '/';
-    if (url !== prefix && !url.startsWith(`${prefix}/`) && !url.startsWith(`${prefix}?`)) {
-      res.statusCode = 404;
-      res.end();
-      return;
-    }
-    const rest = url.slice(prefix.length);
-    (req as IncomingMessage & { originalUrl?: string }).originalUrl = url;
-    req.url = rest.startsWith('/') ? rest : `/${rest}`;
-    listener(req, res);
-  };
 }
 
 function closeServer(server: Server): Promise<void> {
